@@ -1,0 +1,63 @@
+# AurumAI: the verbs a person types. `make` alone lists them.
+#
+# Every target works from a fresh Debian 12 machine with only the Rust toolchain: the scripts
+# under deploy/scripts install (apt) and start what is missing, and leave running services alone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+SCRIPTS := $(ROOT)/deploy/scripts
+CARGO ?= cargo
+# Extra arguments for the benchmark script, e.g. `make bench BENCH_ARGS="--help"`.
+BENCH_ARGS ?=
+
+# mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
+export PATH := $(PATH):/usr/sbin:/sbin
+
+.PHONY: help demo demo-check deps build-deps build test lint fmt bench bench-ingest clean-demo
+
+help: ## List the targets
+	@printf 'AurumAI make targets:\n\n'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@printf '\nSee README.md and docs/ for details.\n'
+
+demo: ## Run the local demo in the foreground (PostgreSQL, Mosquitto, ingestion, simulator) until Ctrl-C
+	bash "$(SCRIPTS)/demo.sh"
+
+demo-check: ## Start the demo, wait for the first stored telemetry row, stop (smoke test)
+	bash "$(SCRIPTS)/demo.sh" --check
+
+deps: ## Install/start what building and testing need (build tools, PostgreSQL, mosquitto binary)
+	bash "$(SCRIPTS)/deps.sh"
+
+build-deps: ## Install only the build dependencies (cmake, pkg-config, libssl-dev, protoc, ...)
+	bash "$(SCRIPTS)/deps.sh" --build-only
+
+build: build-deps ## Build the workspace (debug profile)
+	cd "$(ROOT)" && $(CARGO) build --workspace
+
+test: deps ## Run every test of the workspace (nextest when installed, plus doc tests)
+	cd "$(ROOT)" && if command -v cargo-nextest >/dev/null 2>&1; then \
+		env -u RUST_LOG $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		env -u RUST_LOG $(CARGO) test --workspace --all-targets --no-fail-fast; \
+	fi
+	cd "$(ROOT)" && env -u RUST_LOG $(CARGO) test --workspace --doc
+
+lint: build-deps ## rustfmt check and clippy with warnings denied
+	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
+	cd "$(ROOT)" && $(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the workspace with rustfmt
+	cd "$(ROOT)" && $(CARGO) fmt --all
+
+bench: bench-ingest ## Run the benchmarks (currently: the ingestion benchmark)
+
+bench-ingest: ## Ingestion throughput benchmark (deploy/scripts/bench-ingest.sh; BENCH_ARGS=... passes options)
+	@test -f "$(SCRIPTS)/bench-ingest.sh" || { echo "deploy/scripts/bench-ingest.sh is not in this checkout" >&2; exit 1; }
+	bash "$(SCRIPTS)/bench-ingest.sh" $(BENCH_ARGS)
+
+clean-demo: ## Remove the demo's local state (.aurumai/: logs, spool, broker data); the database stays
+	rm -rf -- "$(ROOT)/.aurumai"

@@ -1,0 +1,13 @@
+//! actix-web plumbing every AurumAI service shares: request ids and trace context on every
+//! request, RFC 9457 problem responses, body limits, health, readiness and metrics endpoints,
+//! and HTTP metrics.
+
+mod health;
+mod http_metrics;
+mod problem;
+mod request_id;
+
+pub use health::{healthz, readyz, Readiness};
+pub use http_metrics::{metrics_endpoint, HttpMetrics};
+pub use problem::{json_config, payload_config, Problem};
+pub use request_id::{request_context, RequestId};

@@ -1,0 +1,127 @@
+//! `application/problem+json` (RFC 9457) errors with a stable `type` and the request id.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::request_id::RequestId;
+
+/// A problem response. `kind` becomes the stable `type` URI (`urn:aurumai:problem:{kind}`);
+/// `detail` must never carry secrets or driver error text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, title: &str) -> Self {
+        Self {
+            kind: format!("urn:aurumai:problem:{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: None,
+            request_id: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "The request is invalid",
+        )
+        .detail(detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(detail)
+    }
+
+    /// A dependency is down. The cause is logged by the caller, never sent.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "A dependency of the service is unavailable; retry later",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The service failed to handle the request",
+        )
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.title)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = self.clone();
+        if body.request_id.is_none() {
+            body.request_id = RequestId::current().map(|r| r.to_string());
+        }
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .json(body)
+    }
+}
+
+/// JSON bodies: limit and problem responses for malformed or oversized bodies.
+pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req: &HttpRequest| {
+            use actix_web::error::JsonPayloadError as J;
+            let problem = match &err {
+                J::Overflow { .. } | J::OverflowKnownLength { .. } => too_large(limit),
+                J::ContentType => Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "Content-Type must be application/json",
+                ),
+                other => Problem::bad_request(other.to_string()),
+            };
+            problem.into()
+        })
+}
+
+/// Raw bodies (`web::Bytes`): the same limit, answered with 413 problem+json.
+pub fn payload_config(limit: usize) -> actix_web::web::PayloadConfig {
+    actix_web::web::PayloadConfig::new(limit)
+}
+
+pub(crate) fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "The request body is too large",
+    )
+    .detail(format!("the limit is {limit} bytes"))
+}

@@ -1,0 +1,82 @@
+//! Building paho clients and connect options from settings.
+
+use std::time::Duration;
+
+use aurum_config::MqttSettings;
+use paho_mqtt as mqtt;
+use secrecy::ExposeSecret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("invalid MQTT settings: {0}")]
+    Settings(String),
+    #[error("MQTT client error: {0}")]
+    Client(#[from] mqtt::Error),
+}
+
+/// paho wants `tcp://` or `ssl://`; settings say `mqtt://` or `mqtts://`.
+pub fn server_uri(url: &str) -> Result<String, MqttError> {
+    if let Some(rest) = url.strip_prefix("mqtt://") {
+        Ok(format!("tcp://{rest}"))
+    } else if let Some(rest) = url.strip_prefix("mqtts://") {
+        Ok(format!("ssl://{rest}"))
+    } else if url.starts_with("tcp://") || url.starts_with("ssl://") {
+        Ok(url.to_owned())
+    } else {
+        Err(MqttError::Settings(format!(
+            "mqtt.url must start with mqtt:// or mqtts://, got {url:?}"
+        )))
+    }
+}
+
+/// An MQTT v5 client with in-memory persistence: durability of received messages is the
+/// application's job (see the ingestion spool), not the client library's.
+pub fn create_client(settings: &MqttSettings) -> Result<mqtt::AsyncClient, MqttError> {
+    let opts = mqtt::CreateOptionsBuilder::new()
+        .server_uri(server_uri(&settings.url)?)
+        .client_id(&settings.client_id)
+        .mqtt_version(mqtt::MQTT_VERSION_5)
+        .persistence(None)
+        .finalize();
+    Ok(mqtt::AsyncClient::new(opts)?)
+}
+
+/// Connect options: MQTT v5, automatic reconnect, TLS when the URL asks for it, and a session
+/// that outlives disconnections unless `clean_start`.
+pub fn connect_options(
+    settings: &MqttSettings,
+    clean_start: bool,
+) -> Result<mqtt::ConnectOptionsBuilder, MqttError> {
+    let mut b = mqtt::ConnectOptionsBuilder::new_v5();
+    b.keep_alive_interval(Duration::from_secs(settings.keep_alive_s.max(5)))
+        .clean_start(clean_start)
+        .connect_timeout(Duration::from_secs(10))
+        .automatic_reconnect(Duration::from_millis(250), Duration::from_secs(5));
+    if !clean_start {
+        let mut props = mqtt::Properties::new();
+        props.push_u32(
+            mqtt::PropertyCode::SessionExpiryInterval,
+            settings.session_expiry_s,
+        )?;
+        b.properties(props);
+    }
+    if let Some(user) = &settings.username {
+        b.user_name(user);
+    }
+    if let Some(pw) = &settings.password {
+        b.password(pw.expose_secret());
+    }
+    if settings.is_tls() {
+        let mut ssl = mqtt::SslOptionsBuilder::new();
+        if let Some(ca) = &settings.ca_file {
+            ssl.trust_store(ca)?;
+        }
+        if let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) {
+            ssl.key_store(cert)?;
+            ssl.private_key(key)?;
+        }
+        ssl.enable_server_cert_auth(true).verify(true);
+        b.ssl_options(ssl.finalize());
+    }
+    Ok(b)
+}

@@ -1,0 +1,39 @@
+//! PostgreSQL adapters: connection pool with TLS, embedded migrations and roles, the machine
+//! registry, the telemetry store with its quarantine, and time-partition maintenance.
+
+mod connect;
+mod machines;
+mod maintenance;
+mod migrate;
+mod schema;
+mod telemetry;
+
+pub use connect::{connect_pool, PgPool, PoolError};
+pub use machines::PgMachineRegistry;
+pub use maintenance::PgTelemetryMaintenance;
+pub use migrate::{migrate, MigrateError};
+pub use telemetry::{PgHealth, PgTelemetryStore};
+
+use aurum_ports::StoreError;
+
+/// Maps diesel errors to the port's error: connection trouble is transient, the rest refused.
+pub(crate) fn store_error(e: diesel::result::Error) -> StoreError {
+    use diesel::result::Error as E;
+    match e {
+        E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
+            StoreError::Unavailable(info.message().to_owned())
+        }
+        E::DatabaseError(_, ref info)
+            if info.message().contains("connection") || info.message().contains("terminating") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Refused(other.to_string()),
+    }
+}
+
+pub(crate) fn pool_error(
+    e: bb8::RunError<diesel_async::pooled_connection::PoolError>,
+) -> StoreError {
+    StoreError::Unavailable(format!("no database connection: {e}"))
+}

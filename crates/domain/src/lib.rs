@@ -1,0 +1,18 @@
+//! AurumAI's domain: the model and its rules, free of I/O.
+//!
+//! Values here are parsed at the edge (`MachineId::parse`, `MetricName::parse`, ...): once one
+//! exists it is valid, so the rest of the platform never re-checks it.
+
+pub mod catalogue;
+pub mod downsampling;
+pub mod ids;
+pub mod machine;
+pub mod telemetry;
+pub mod validation;
+
+pub use catalogue::{MetricSpec, Unit};
+pub use downsampling::{Bucket, BucketQuery, Step, TimeRange};
+pub use ids::{IdError, MachineId, MetricName, SiteId, TenantId};
+pub use machine::{Machine, MachineType, NewMachine};
+pub use telemetry::{Reading, Seq, TelemetryMessage};
+pub use validation::{RejectReason, Rejection, ValidatedMessage, ValidationPolicy};

@@ -1,0 +1,35 @@
+//! The machine registry.
+
+use async_trait::async_trait;
+use aurum_domain::{Machine, MachineId, NewMachine, TenantId};
+
+use crate::StoreError;
+
+/// The store's compact key for a machine; telemetry rows carry it instead of two strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MachineKey(pub i64);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredMachine {
+    pub key: MachineKey,
+    pub machine: Machine,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("machine {0} is already registered")]
+    AlreadyExists(MachineId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait MachineRegistry: Send + Sync + std::fmt::Debug {
+    async fn register(&self, machine: &NewMachine) -> Result<RegisteredMachine, RegisterError>;
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        id: &MachineId,
+    ) -> Result<Option<RegisteredMachine>, StoreError>;
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Machine>, StoreError>;
+}

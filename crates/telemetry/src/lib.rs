@@ -1,0 +1,135 @@
+//! One call sets up a service's observability: JSON logs (with request id and trace id),
+//! OpenTelemetry traces exported over OTLP when an endpoint is configured, W3C trace-context
+//! propagation, and the Prometheus registry the service's metrics live in.
+
+use aurum_config::{LogFormat, OtlpProtocol, TelemetrySettings};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+pub use prometheus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter {0:?}: {1}")]
+    Filter(String, String),
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global subscriber is already set: {0}")]
+    AlreadySet(String),
+}
+
+/// Keeps the tracer provider alive; dropping it flushes pending spans.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+    pub registry: prometheus::Registry,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "tracer provider shutdown");
+        }
+    }
+}
+
+/// The OTLP endpoint: the service's config wins, then the standard variable.
+fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
+    settings
+        .otlp_endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .filter(|s| !s.is_empty())
+}
+
+fn protocol(settings: &TelemetrySettings) -> OtlpProtocol {
+    match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Ok("grpc") => OtlpProtocol::Grpc,
+        Ok("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        _ => settings.otlp_protocol,
+    }
+}
+
+/// Builds the tracer provider. Trace ids exist (for logs and propagation) even when nothing
+/// is exported. Must be called inside a tokio runtime (the gRPC exporter needs one).
+pub fn tracer_provider(
+    service: &str,
+    settings: &TelemetrySettings,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service.to_owned());
+    let resource = Resource::builder()
+        .with_service_name(service)
+        .with_attribute(KeyValue::new("service.namespace", "aurumai"))
+        .build();
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        settings.sampling_ratio.clamp(0.0, 1.0),
+    )));
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler);
+    if let Some(endpoint) = otlp_endpoint(settings) {
+        let exporter = match protocol(settings) {
+            OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build(),
+            OtlpProtocol::HttpProtobuf => {
+                // A programmatic HTTP endpoint is used as is: add the signal path.
+                let endpoint = if endpoint.ends_with("/v1/traces") {
+                    endpoint
+                } else {
+                    format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+                };
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_endpoint(endpoint)
+                    .with_headers(Default::default())
+                    .build()
+            }
+        }
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
+}
+
+/// Sets up logs, traces and metrics for `service`. Call once, early in `main`, inside the
+/// tokio runtime.
+pub fn init(service: &str, settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .map_err(|e| TelemetryError::Filter(settings.log_level.clone(), e.to_string()))?;
+    let provider = tracer_provider(service, settings)?;
+    let tracer = provider.tracer(service.to_owned());
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let result = match settings.log_format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stdout),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+    };
+    result.map_err(|e| TelemetryError::AlreadySet(e.to_string()))?;
+    Ok(TelemetryGuard {
+        provider,
+        registry: prometheus::Registry::new(),
+    })
+}

@@ -1,0 +1,323 @@
+//! Wiring: adapters into the application, the HTTP server, the MQTT pipeline, the writers and
+//! maintenance; and an orderly drain on shutdown.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use aurum_http::{json_config, payload_config, HttpMetrics, Readiness};
+use aurum_mqtt::Consumer;
+use aurum_ports::{TelemetryMaintenance, TelemetryStore};
+use aurum_postgres::{
+    connect_pool, PgHealth, PgMachineRegistry, PgPool, PgTelemetryMaintenance, PgTelemetryStore,
+};
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::IngestionConfig;
+use crate::metrics::IngestMetrics;
+use crate::mqtt_source::{self, BrokerHealth, Inbound};
+use crate::pipeline::Ingestor;
+use crate::routes;
+use crate::spool::Spool;
+use crate::writer::{self, WriterSettings, Writers};
+
+/// What request handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub ingestor: Arc<Ingestor>,
+    pub store: Arc<dyn TelemetryStore>,
+    pub metrics: IngestMetrics,
+    pub max_batch_messages: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pool(#[from] aurum_postgres::PoolError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
+    #[error(transparent)]
+    Mqtt(#[from] aurum_mqtt::MqttError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A built, running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    consumer: Option<Consumer>,
+    inbound: Option<mpsc::Sender<Inbound>>,
+    pipeline: JoinHandle<()>,
+    writers: Writers,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    pub async fn build(
+        config: IngestionConfig,
+        registry: prometheus::Registry,
+    ) -> Result<Self, StartError> {
+        let pool = connect_pool(&config.database)?;
+        let store: Arc<dyn TelemetryStore> = Arc::new(PgTelemetryStore::new(pool.clone()));
+        let machines = Arc::new(PgMachineRegistry::new(pool.clone()));
+        let metrics = IngestMetrics::register(&registry)?;
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let ingest = &config.ingest;
+        let ingestor = Arc::new(Ingestor::new(
+            machines,
+            ingest.validation_policy(),
+            metrics.clone(),
+        ));
+
+        // Partitions must exist before the first write; maintenance keeps them ahead.
+        let maintenance: Arc<dyn TelemetryMaintenance> =
+            Arc::new(PgTelemetryMaintenance::new(pool.clone()));
+        let mut background = vec![tokio::spawn(maintain(
+            maintenance,
+            ingest.max_past_days + 1,
+            ingest.partition_ahead_days,
+            ingest.retention_days,
+            Duration::from_secs(ingest.maintenance_interval_s.max(60)),
+        ))];
+        background.push(tokio::spawn(watch_pool(pool.clone(), metrics.clone())));
+
+        // MQTT: broker -> spool -> pipeline -> write queue -> writers.
+        let (spool, replay) = Spool::open(&ingest.spool_dir, ingest.spool_fsync_ms)?;
+        let spool = Arc::new(Mutex::new(spool));
+        let (write_tx, write_rx) = mpsc::channel(ingest.queue_capacity);
+        let writers = writer::spawn(
+            write_rx,
+            Arc::clone(&store),
+            Arc::clone(&spool),
+            WriterSettings {
+                batch_max_messages: ingest.batch_max_messages,
+                batch_max_wait: Duration::from_millis(ingest.batch_max_wait_ms),
+                writers: ingest.writers,
+            },
+            metrics.clone(),
+        );
+        let (in_tx, in_rx) = mpsc::channel(ingest.queue_capacity);
+        let pipeline = tokio::spawn(mqtt_source::run_pipeline(
+            in_rx,
+            Arc::clone(&ingestor),
+            write_tx,
+            ingest.max_payload_bytes,
+        ));
+        if !replay.is_empty() {
+            tracing::info!(
+                messages = replay.len(),
+                "replaying spooled messages not yet committed"
+            );
+        }
+        // Replayed ids precede new ones in the queue: batches stay contiguous id ranges.
+        for record in replay {
+            let inbound = Inbound {
+                record,
+                received_at: Utc::now(),
+            };
+            if in_tx.send(inbound).await.is_err() {
+                break;
+            }
+        }
+
+        let mut readiness = Readiness::default().with(Arc::new(PgHealth::new(pool.clone())));
+        let consumer = if ingest.mqtt_enabled {
+            let filter = aurum_mqtt::shared_telemetry_filter(&ingest.shared_group);
+            let consumer = mqtt_source::start_consumer(
+                &config.mqtt,
+                filter,
+                Arc::clone(&spool),
+                in_tx.clone(),
+                metrics.clone(),
+            )?;
+            readiness = readiness.with(Arc::new(BrokerHealth {
+                connected: consumer.connection_flag(),
+                metrics: metrics.clone(),
+            }));
+            Some(consumer)
+        } else {
+            None
+        };
+
+        let addr = format!("{}:{}", config.http.host, config.http.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: addr.clone(),
+                source,
+            })?
+            .port();
+
+        let state = web::Data::new(AppState {
+            ingestor,
+            store,
+            metrics,
+            max_batch_messages: ingest.max_batch_messages,
+        });
+        let readiness = web::Data::new(readiness);
+        let registry = web::Data::new(registry);
+        let http_metrics = web::Data::new(http_metrics);
+        let limit = config.http.body_limit_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(HttpMetrics::observe))
+                .wrap(from_fn(aurum_http::request_context))
+                .app_data(state.clone())
+                .app_data(readiness.clone())
+                .app_data(registry.clone())
+                .app_data(http_metrics.clone())
+                .app_data(json_config(limit))
+                .app_data(payload_config(limit))
+                .route("/healthz", web::get().to(aurum_http::healthz))
+                .route("/readyz", web::get().to(aurum_http::readyz))
+                .route("/metrics", web::get().to(aurum_http::metrics_endpoint))
+                .service(
+                    web::scope("/v1")
+                        .route("/telemetry", web::post().to(routes::telemetry::post_batch))
+                        .route("/machines", web::post().to(routes::machines::register))
+                        .route("/machines", web::get().to(routes::machines::list))
+                        .route("/machines/{id}", web::get().to(routes::machines::get))
+                        .route(
+                            "/machines/{id}/telemetry",
+                            web::get().to(routes::telemetry::get_series),
+                        ),
+                )
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Listen { addr, source })?
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_s)
+        .run();
+        let handle = server.handle();
+        tracing::info!(port, "ingestion service listening");
+        Ok(Self {
+            port,
+            server,
+            handle,
+            consumer,
+            inbound: Some(in_tx),
+            pipeline,
+            writers,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server stops), then drains: stop taking MQTT
+    /// messages, finish in-flight HTTP requests, and commit everything already received.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let handle = self.handle.clone();
+        let server = tokio::spawn(self.server);
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight work");
+        handle.stop(true).await;
+        if let Some(c) = self.consumer.take() {
+            c.disconnect().await;
+            drop(c);
+        }
+        drop(self.inbound.take());
+        if let Err(e) = self.pipeline.await {
+            tracing::error!(error = %e, "pipeline task failed");
+        }
+        self.writers.join().await;
+        for t in self.background {
+            t.abort();
+        }
+        match server.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn maintain(
+    m: Arc<dyn TelemetryMaintenance>,
+    back_days: u32,
+    ahead_days: u32,
+    retention_days: u32,
+    every: Duration,
+) {
+    loop {
+        let now = Utc::now();
+        let result = async {
+            let created = m.ensure_partitions(now, back_days, ahead_days).await?;
+            let dropped = m.apply_retention(now, retention_days).await?;
+            Ok::<_, aurum_ports::StoreError>((created, dropped))
+        }
+        .await;
+        let wait = match result {
+            Ok((created, dropped)) => {
+                tracing::info!(created, dropped = ?dropped, "telemetry partitions maintained");
+                every
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "partition maintenance failed; retrying soon");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn watch_pool(pool: PgPool, metrics: IngestMetrics) {
+    loop {
+        let s = pool.state();
+        let idle = i64::from(s.idle_connections);
+        let total = i64::from(s.connections);
+        metrics.db_pool.with_label_values(&["idle"]).set(idle);
+        metrics
+            .db_pool
+            .with_label_values(&["active"])
+            .set(total - idle);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}

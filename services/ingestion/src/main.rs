@@ -1,0 +1,72 @@
+//! `aurum-ingestion`: `serve` (default) or `migrate`.
+
+use std::process::ExitCode;
+
+use aurum_ingestion::{Application, IngestionConfig};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aurum-ingestion",
+    about = "AurumAI telemetry ingestion service",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default). Applies pending migrations first when admin
+    /// credentials are configured (database.admin_user).
+    Serve,
+    /// Create or upgrade the database schema and roles, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "aurum-ingestion failed");
+            eprintln!("aurum-ingestion: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let config = IngestionConfig::load()?;
+    let telemetry = aurum_telemetry::init("aurum-ingestion", &config.telemetry)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            let applied = aurum_postgres::migrate(&config.database).await?;
+            tracing::info!(?applied, "database migrated");
+        }
+        Command::Serve => {
+            if config.database.admin_user.is_some() {
+                let applied = aurum_postgres::migrate(&config.database).await?;
+                tracing::info!(?applied, "database migrated at start-up");
+            }
+            let registry = telemetry.registry.clone();
+            Application::build(config, registry)
+                .await?
+                .run_until_stopped()
+                .await?;
+        }
+    }
+    drop(telemetry);
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The ingestion service's Prometheus metrics.
+
+use aurum_domain::RejectReason;
+use aurum_ports::Source;
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+#[derive(Debug, Clone)]
+pub struct IngestMetrics {
+    pub received: IntCounterVec,
+    pub written: IntCounter,
+    pub duplicates: IntCounter,
+    pub readings_written: IntCounter,
+    pub rejected: IntCounterVec,
+    pub batch_size: Histogram,
+    pub write_seconds: Histogram,
+    pub write_failures: IntCounter,
+    pub queue_depth: IntGauge,
+    pub spool_pending: IntGauge,
+    pub spool_errors: IntCounter,
+    pub db_pool: IntGaugeVec,
+    pub broker_connected: IntGauge,
+}
+
+impl IngestMetrics {
+    pub fn register(r: &Registry) -> Result<Self, prometheus::Error> {
+        let m = Self {
+            received: IntCounterVec::new(
+                Opts::new(
+                    "aurum_ingest_messages_received_total",
+                    "Telemetry messages received",
+                ),
+                &["source"],
+            )?,
+            written: IntCounter::new(
+                "aurum_ingest_messages_written_total",
+                "Telemetry messages committed to the database",
+            )?,
+            duplicates: IntCounter::new(
+                "aurum_ingest_messages_duplicate_total",
+                "Messages already stored (redelivery or retry), skipped",
+            )?,
+            readings_written: IntCounter::new(
+                "aurum_ingest_readings_written_total",
+                "Readings committed to the database",
+            )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "aurum_ingest_rejected_total",
+                    "Readings or messages rejected and quarantined, by reason",
+                ),
+                &["reason"],
+            )?,
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new("aurum_ingest_batch_messages", "Messages per database write")
+                    .buckets(vec![
+                        1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+                    ]),
+            )?,
+            write_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "aurum_ingest_write_duration_seconds",
+                    "Database write latency per batch",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ]),
+            )?,
+            write_failures: IntCounter::new(
+                "aurum_ingest_write_failures_total",
+                "Failed database writes (retried until they succeed)",
+            )?,
+            queue_depth: IntGauge::new(
+                "aurum_ingest_queue_depth",
+                "Messages waiting to be written",
+            )?,
+            spool_pending: IntGauge::new(
+                "aurum_ingest_spool_pending_messages",
+                "Received MQTT messages not yet committed",
+            )?,
+            spool_errors: IntCounter::new(
+                "aurum_ingest_spool_errors_total",
+                "Failed appends to the local spool",
+            )?,
+            db_pool: IntGaugeVec::new(
+                Opts::new(
+                    "aurum_db_pool_connections",
+                    "Database pool connections by state",
+                ),
+                &["state"],
+            )?,
+            broker_connected: IntGauge::new(
+                "aurum_mqtt_connected",
+                "1 while connected to the MQTT broker",
+            )?,
+        };
+        r.register(Box::new(m.received.clone()))?;
+        r.register(Box::new(m.written.clone()))?;
+        r.register(Box::new(m.duplicates.clone()))?;
+        r.register(Box::new(m.readings_written.clone()))?;
+        r.register(Box::new(m.rejected.clone()))?;
+        r.register(Box::new(m.batch_size.clone()))?;
+        r.register(Box::new(m.write_seconds.clone()))?;
+        r.register(Box::new(m.write_failures.clone()))?;
+        r.register(Box::new(m.queue_depth.clone()))?;
+        r.register(Box::new(m.spool_pending.clone()))?;
+        r.register(Box::new(m.spool_errors.clone()))?;
+        r.register(Box::new(m.db_pool.clone()))?;
+        r.register(Box::new(m.broker_connected.clone()))?;
+        // Every reason appears from the start, at zero, so alerts can rate() them.
+        for reason in RejectReason::ALL {
+            m.rejected.with_label_values(&[reason.code()]);
+        }
+        for source in [Source::Mqtt, Source::Http] {
+            m.received.with_label_values(&[source.as_str()]);
+        }
+        Ok(m)
+    }
+
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejected.with_label_values(&[reason.code()]).inc();
+    }
+}

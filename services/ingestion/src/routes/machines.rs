@@ -1,0 +1,105 @@
+//! The machine registry over HTTP.
+
+use actix_web::{web, HttpResponse};
+use aurum_domain::{MachineId, MachineType, NewMachine, SiteId};
+use aurum_http::Problem;
+use aurum_ports::RegisterError;
+use serde::Deserialize;
+
+use super::Tenant;
+use crate::app::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    id: String,
+    machine_type: String,
+    site: Option<String>,
+    name: Option<String>,
+}
+
+impl RegisterBody {
+    fn parse(self, tenant: Tenant) -> Result<NewMachine, Problem> {
+        let bad = |e: String| Problem::bad_request(e);
+        let name = self
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(bad("name is longer than 200 characters".into()));
+        }
+        Ok(NewMachine {
+            tenant: tenant.0,
+            id: MachineId::parse(&self.id).map_err(|e| bad(e.to_string()))?,
+            machine_type: self
+                .machine_type
+                .parse::<MachineType>()
+                .map_err(|e| bad(e.to_string()))?,
+            site: self
+                .site
+                .as_deref()
+                .map(SiteId::parse)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+            name,
+        })
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "machine registry unavailable");
+    Problem::unavailable()
+}
+
+pub async fn register(
+    tenant: Tenant,
+    body: web::Json<RegisterBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let new = body.into_inner().parse(tenant)?;
+    match state.ingestor.registry().register(&new).await {
+        Ok(m) => {
+            state.ingestor.forget(&new.tenant, &new.id);
+            Ok(HttpResponse::Created()
+                .insert_header(("Location", format!("/v1/machines/{}", new.id)))
+                .json(m.machine))
+        }
+        Err(RegisterError::AlreadyExists(id)) => Err(Problem::conflict(format!(
+            "machine {id} is already registered"
+        ))),
+        Err(RegisterError::Store(e)) => Err(unavailable(e)),
+    }
+}
+
+pub async fn list(tenant: Tenant, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let machines = state
+        .ingestor
+        .registry()
+        .list(&tenant.0)
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "machines": machines })))
+}
+
+pub async fn get(
+    tenant: Tenant,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let id = MachineId::parse(&path).map_err(|e| Problem::bad_request(e.to_string()))?;
+    match state
+        .ingestor
+        .registry()
+        .find(&tenant.0, &id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(m) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "machine": m.machine,
+            "metrics": m.machine.machine_type.catalogue(),
+        }))),
+        None => Err(Problem::not_found(format!(
+            "machine {id} is not registered"
+        ))),
+    }
+}

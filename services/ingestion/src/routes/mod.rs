@@ -1,0 +1,7 @@
+//! HTTP routes of the ingestion service (`/v1`).
+
+pub mod machines;
+pub mod telemetry;
+mod tenant;
+
+pub use tenant::Tenant;

@@ -1,0 +1,132 @@
+//! MQTT transport: one QoS 1 publish per message on the machine's telemetry topic, with the
+//! encoding's MIME type as the MQTT v5 content type, many in flight at once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aurum_config::MqttSettings;
+use aurum_domain::TenantId;
+use aurum_mqtt::{telemetry_topic, Publisher};
+use aurum_proto::{Encoding, OutgoingMessage};
+use futures::FutureExt;
+
+use super::window::{Outcome, Window};
+use crate::error::SimError;
+use crate::fleet::MachineInfo;
+use crate::machine::Sample;
+
+/// Retries of a publish the broker did not acknowledge, before counting it failed. The retry
+/// carries the same seq, so ingestion deduplicates it if the first attempt did arrive.
+pub const PUBLISH_RETRIES: u32 = 3;
+
+/// Publishes telemetry over MQTT.
+#[derive(Debug)]
+pub struct MqttSink {
+    publisher: Arc<Publisher>,
+    ids: Vec<Arc<str>>,
+    topics: Vec<Arc<str>>,
+    encoding: Encoding,
+    window: Window,
+    published: u64,
+    failures: Arc<AtomicU64>,
+}
+
+impl MqttSink {
+    /// Connects to the broker. `max_inflight` bounds unacknowledged publishes.
+    pub async fn connect(
+        settings: &MqttSettings,
+        max_inflight: usize,
+        tenant: &TenantId,
+        machines: &[MachineInfo],
+        encoding: Encoding,
+    ) -> Result<Self, SimError> {
+        let max_inflight = max_inflight.max(1);
+        let paho_inflight = i32::try_from(max_inflight).unwrap_or(i32::MAX);
+        tracing::info!(url = %settings.url, client_id = %settings.client_id, max_inflight, "connecting to the MQTT broker");
+        let publisher = Publisher::connect(settings, paho_inflight).await?;
+        tracing::info!(url = %settings.url, "MQTT connected");
+        Ok(Self {
+            publisher: Arc::new(publisher),
+            ids: machines.iter().map(|m| Arc::from(m.id.as_str())).collect(),
+            topics: machines
+                .iter()
+                .map(|m| Arc::from(telemetry_topic(tenant.as_str(), m.id.as_str())))
+                .collect(),
+            encoding,
+            window: Window::new(max_inflight),
+            published: 0,
+            failures: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Encodes and publishes one message of machine `machine` (an index into the fleet),
+    /// waiting first if the in-flight window is full.
+    pub async fn submit(&mut self, machine: usize, sample: &Sample) {
+        let (Some(id), Some(topic)) = (self.ids.get(machine), self.topics.get(machine)) else {
+            tracing::error!(machine, "no such machine in the fleet");
+            return;
+        };
+        let payload = OutgoingMessage {
+            machine_id: id,
+            seq: sample.seq,
+            ts: sample.ts,
+            metrics: &sample.metrics,
+        }
+        .encode(self.encoding);
+        let send = publish_with_retry(
+            Arc::clone(&self.publisher),
+            Arc::clone(topic),
+            payload,
+            self.encoding.mime(),
+            sample.seq,
+            Arc::clone(&self.failures),
+        );
+        self.published += 1;
+        self.window.push(send.boxed()).await;
+    }
+
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    pub fn window(&mut self) -> &mut Window {
+        &mut self.window
+    }
+
+    /// Disconnects cleanly.
+    pub async fn close(&self) {
+        if let Err(e) = self.publisher.disconnect().await {
+            tracing::warn!(error = %e, "MQTT disconnect failed");
+        }
+    }
+}
+
+async fn publish_with_retry(
+    publisher: Arc<Publisher>,
+    topic: Arc<str>,
+    payload: Vec<u8>,
+    mime: &'static str,
+    seq: u64,
+    failures: Arc<AtomicU64>,
+) -> Outcome {
+    let mut attempt = 0;
+    loop {
+        match publisher.publish(&topic, payload.clone(), mime, None).await {
+            Ok(()) => return Outcome::acked(1),
+            Err(e) if attempt < PUBLISH_RETRIES => {
+                attempt += 1;
+                tracing::debug!(topic = %topic, seq, attempt, error = %e, "publish failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            Err(e) => {
+                let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                // Logged at the 1st, 2nd, 4th, 8th... failure: an outage must not flood the log.
+                if n.is_power_of_two() {
+                    tracing::warn!(topic = %topic, seq, error = %e, failed_so_far = n, "publish failed after retries");
+                }
+                return Outcome::failed(1);
+            }
+        }
+    }
+}
