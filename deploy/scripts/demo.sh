@@ -22,9 +22,9 @@ Usage: deploy/scripts/demo.sh [--check]
                number of rows, stop everything and exit 0 (non-zero on failure)
 
 Environment:
-  AURUM_DEMO_DB_NAME     database to use (default: aurumai)
-  AURUM_DEMO_HTTP_PORT   preferred ingestion HTTP port (default: 8081; a free one if taken)
-  AURUM_DEMO_MQTT_PORT   preferred broker port (default: 1883; a free one if taken)
+  AURUMAI_DEMO_DB_NAME     database to use (default: aurumai)
+  AURUMAI_DEMO_HTTP_PORT   preferred ingestion HTTP port (default: 8081; a free one if taken)
+  AURUMAI_DEMO_MQTT_PORT   preferred broker port (default: 1883; a free one if taken)
   CARGO_TARGET_DIR       where cargo puts binaries (default: target/)
 EOF
 }
@@ -45,8 +45,8 @@ for arg in "$@"; do
 done
 
 TENANT=demo
-DB_NAME="${AURUM_DEMO_DB_NAME:-aurumai}"
-STATE_DIR="${AURUM_ROOT}/.aurumai"
+DB_NAME="${AURUMAI_DEMO_DB_NAME:-aurumai}"
+STATE_DIR="${AURUMAI_ROOT}/.aurumai"
 LOG_DIR="${STATE_DIR}/logs"
 SPOOL_DIR="${STATE_DIR}/spool"
 MQTT_DIR="${STATE_DIR}/mosquitto"
@@ -56,9 +56,9 @@ LABELS_CSV="${STATE_DIR}/labels.csv"
 CHECK_TIMEOUT_S=60
 READY_TIMEOUT_S=120
 
-cd "${AURUM_ROOT}"
+cd "${AURUMAI_ROOT}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-[[ "${TARGET_DIR}" == /* ]] || TARGET_DIR="${AURUM_ROOT}/${TARGET_DIR}"
+[[ "${TARGET_DIR}" == /* ]] || TARGET_DIR="${AURUMAI_ROOT}/${TARGET_DIR}"
 INGESTION_BIN="${TARGET_DIR}/debug/aurum-ingestion"
 SIM_BIN="${TARGET_DIR}/debug/aurum-sim"
 
@@ -77,7 +77,7 @@ start_bg() {
     PIDS+=("${pid}")
     NAMES+=("${name}")
     LOGS+=("${logfile}")
-    log "started ${name} (pid ${pid}), log: ${logfile#"${AURUM_ROOT}"/}"
+    log "started ${name} (pid ${pid}), log: ${logfile#"${AURUMAI_ROOT}"/}"
 }
 
 pid_of() {
@@ -98,7 +98,7 @@ is_running() {
 show_log_tail() {
     local logfile="$1"
     if [[ -s "${logfile}" ]]; then
-        printf -- '--- last lines of %s ---\n' "${logfile#"${AURUM_ROOT}"/}" >&2
+        printf -- '--- last lines of %s ---\n' "${logfile#"${AURUMAI_ROOT}"/}" >&2
         tail -n 30 "${logfile}" >&2 || true
         printf -- '---\n' >&2
     fi
@@ -144,9 +144,9 @@ cleanup() {
         stop_all
     fi
     if [[ "${rc}" -ne 0 ]]; then
-        warn "demo stopped with exit code ${rc}; logs are in ${LOG_DIR#"${AURUM_ROOT}"/}/"
+        warn "demo stopped with exit code ${rc}; logs are in ${LOG_DIR#"${AURUMAI_ROOT}"/}/"
     else
-        log "demo stopped; data stays in database ${DB_NAME} and ${STATE_DIR#"${AURUM_ROOT}"/}/ (make clean-demo removes the latter)"
+        log "demo stopped; data stays in database ${DB_NAME} and ${STATE_DIR#"${AURUMAI_ROOT}"/}/ (make clean-demo removes the latter)"
     fi
     exit "${rc}"
 }
@@ -220,7 +220,7 @@ broker_user_line() {
 }
 
 start_broker() {
-    local port="$1" template="${AURUM_ROOT}/deploy/mosquitto/demo.conf" conf
+    local port="$1" template="${AURUMAI_ROOT}/deploy/mosquitto/demo.conf" conf
     [[ -f "${template}" ]] || die "missing ${template}"
     conf="$(<"${template}")"
     conf="${conf//@PORT@/"${port}"}"
@@ -288,14 +288,14 @@ write_demo_env() {
         printf 'AURUM_MQTT_URL=%s\n' "${MQTT_URL}"
         printf 'AURUM_TENANT=%s\n' "${TENANT}"
         printf 'AURUM_DATABASE_URL=postgres://%s@%s:%s/%s\n' \
-            "${AURUM_PG_SUPERUSER}" "${AURUM_PG_HOST}" "${AURUM_PG_PORT}" "${DB_NAME}"
+            "${AURUMAI_PG_SUPERUSER}" "${AURUMAI_PG_HOST}" "${AURUMAI_PG_PORT}" "${DB_NAME}"
         printf 'AURUM_TELEMETRY_TOPIC_PATTERN=aurum/v1/%s/{machine}/telemetry\n' "${TENANT}"
     } >"${tmp}"
     mv "${tmp}" "${DEMO_ENV}"
 }
 
 print_banner() {
-    local rel_env="${DEMO_ENV#"${AURUM_ROOT}"/}" stop_hint="Press Ctrl-C to stop the demo."
+    local rel_env="${DEMO_ENV#"${AURUMAI_ROOT}"/}" stop_hint="Press Ctrl-C to stop the demo."
     [[ "${CHECK}" -eq 0 ]] || stop_hint="(--check: stops once telemetry is stored.)"
     cat <<EOF
 
@@ -304,9 +304,9 @@ print_banner() {
 
    Ingestion API   ${INGESTION_URL}   (health: /healthz, /readyz; metrics: /metrics)
    MQTT broker     ${MQTT_URL}   (topic: aurum/v1/${TENANT}/{machine}/telemetry)
-   Database        postgres://${AURUM_PG_SUPERUSER}@${AURUM_PG_HOST}:${AURUM_PG_PORT}/${DB_NAME}
+   Database        postgres://${AURUMAI_PG_SUPERUSER}@${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT}/${DB_NAME}
    Environment     ${rel_env}   (source it: set -a; . ${rel_env}; set +a)
-   Logs            ${LOG_DIR#"${AURUM_ROOT}"/}/
+   Logs            ${LOG_DIR#"${AURUMAI_ROOT}"/}/
 
  Try:
 
@@ -333,12 +333,12 @@ prepare_machine
 create_database
 build
 
-MQTT_PORT="$(preferred_port "${AURUM_DEMO_MQTT_PORT:-1883}")"
+MQTT_PORT="$(preferred_port "${AURUMAI_DEMO_MQTT_PORT:-1883}")"
 MQTT_URL="mqtt://127.0.0.1:${MQTT_PORT}"
 log "starting the demo broker on 127.0.0.1:${MQTT_PORT}"
 start_broker "${MQTT_PORT}"
 
-HTTP_PORT="$(preferred_port "${AURUM_DEMO_HTTP_PORT:-8081}")"
+HTTP_PORT="$(preferred_port "${AURUMAI_DEMO_HTTP_PORT:-8081}")"
 INGESTION_URL="http://127.0.0.1:${HTTP_PORT}"
 
 # The ingestion service's configuration (see docs/configuration.md). Variables already set in
@@ -347,8 +347,8 @@ INGESTION_ENV=(
     AURUM_PROFILE=dev
     AURUM_HTTP__HOST=127.0.0.1
     "AURUM_HTTP__PORT=${HTTP_PORT}"
-    "AURUM_DATABASE__HOST=${AURUM_PG_HOST}"
-    "AURUM_DATABASE__PORT=${AURUM_PG_PORT}"
+    "AURUM_DATABASE__HOST=${AURUMAI_PG_HOST}"
+    "AURUM_DATABASE__PORT=${AURUMAI_PG_PORT}"
     "AURUM_DATABASE__NAME=${DB_NAME}"
     "AURUM_MQTT__URL=${MQTT_URL}"
     AURUM_MQTT__CLIENT_ID=aurum-ingestion-demo
@@ -357,8 +357,8 @@ INGESTION_ENV=(
     "AURUM_TELEMETRY__LOG_LEVEL=${AURUM_TELEMETRY__LOG_LEVEL:-info}"
 )
 
-log "migrating database ${DB_NAME} (as ${AURUM_PG_SUPERUSER})"
-env "${INGESTION_ENV[@]}" "AURUM_DATABASE__ADMIN_USER=${AURUM_PG_SUPERUSER}" \
+log "migrating database ${DB_NAME} (as ${AURUMAI_PG_SUPERUSER})"
+env "${INGESTION_ENV[@]}" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
     "${INGESTION_BIN}" migrate 2>&1 | tee -a "${LOG_DIR}/ingestion.log"
 
 start_bg ingestion "${LOG_DIR}/ingestion.log" env "${INGESTION_ENV[@]}" "${INGESTION_BIN}" serve
@@ -413,7 +413,7 @@ while :; do
     require_running mosquitto
     require_running ingestion
     if [[ "${sim_reported}" -eq 0 ]] && ! is_running "$(pid_of simulator)"; then
-        warn "the simulator exited; see ${LOG_DIR#"${AURUM_ROOT}"/}/simulator.log (the rest of the demo keeps running)"
+        warn "the simulator exited; see ${LOG_DIR#"${AURUMAI_ROOT}"/}/simulator.log (the rest of the demo keeps running)"
         sim_reported=1
     fi
     sleep 1

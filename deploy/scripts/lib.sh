@@ -6,14 +6,17 @@
 # Everything here is idempotent: a helper installs or starts only what is missing and leaves
 # services that already run alone (except for turning on PostgreSQL's TLS, which the tests need).
 
-if [[ -n "${AURUM_LIB_SOURCED:-}" ]]; then
+# The scripts' own variables start with AURUMAI_, never AURUM_: the services read every AURUM_*
+# variable of their environment as configuration.
+
+if [[ -n "${AURUMAI_LIB_SOURCED:-}" ]]; then
     return 0
 fi
-AURUM_LIB_SOURCED=1
+AURUMAI_LIB_SOURCED=1
 
 # The repository root, found from this file's own location (deploy/scripts/lib.sh).
-AURUM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export AURUM_ROOT
+AURUMAI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export AURUMAI_ROOT
 
 # Daemons' binaries live in sbin (mosquitto, pg_ctlcluster helpers); a non-login PATH may lack it.
 case ":${PATH}:" in
@@ -23,35 +26,35 @@ esac
 export PATH
 
 # PostgreSQL as the scripts and the tests reach it.
-AURUM_PG_HOST="${AURUM_PG_HOST:-127.0.0.1}"
-AURUM_PG_PORT="${AURUM_PG_PORT:-5432}"
-AURUM_PG_SUPERUSER="${AURUM_PG_SUPERUSER:-postgres}"
+AURUMAI_PG_HOST="${AURUMAI_PG_HOST:-127.0.0.1}"
+AURUMAI_PG_PORT="${AURUMAI_PG_PORT:-5432}"
+AURUMAI_PG_SUPERUSER="${AURUMAI_PG_SUPERUSER:-postgres}"
 
 # ---------------------------------------------------------------------------------------------
 # Logging
 
 if [[ -t 2 && -z "${NO_COLOR:-}" ]]; then
-    _AURUM_C_INFO=$'\033[1;34m'
-    _AURUM_C_WARN=$'\033[1;33m'
-    _AURUM_C_ERR=$'\033[1;31m'
-    _AURUM_C_OFF=$'\033[0m'
+    _AURUMAI_C_INFO=$'\033[1;34m'
+    _AURUMAI_C_WARN=$'\033[1;33m'
+    _AURUMAI_C_ERR=$'\033[1;31m'
+    _AURUMAI_C_OFF=$'\033[0m'
 else
-    _AURUM_C_INFO=''
-    _AURUM_C_WARN=''
-    _AURUM_C_ERR=''
-    _AURUM_C_OFF=''
+    _AURUMAI_C_INFO=''
+    _AURUMAI_C_WARN=''
+    _AURUMAI_C_ERR=''
+    _AURUMAI_C_OFF=''
 fi
 
 log() {
-    printf '%s==>%s %s\n' "${_AURUM_C_INFO}" "${_AURUM_C_OFF}" "$*" >&2
+    printf '%s==>%s %s\n' "${_AURUMAI_C_INFO}" "${_AURUMAI_C_OFF}" "$*" >&2
 }
 
 warn() {
-    printf '%swarning:%s %s\n' "${_AURUM_C_WARN}" "${_AURUM_C_OFF}" "$*" >&2
+    printf '%swarning:%s %s\n' "${_AURUMAI_C_WARN}" "${_AURUMAI_C_OFF}" "$*" >&2
 }
 
 die() {
-    printf '%serror:%s %s\n' "${_AURUM_C_ERR}" "${_AURUM_C_OFF}" "$*" >&2
+    printf '%serror:%s %s\n' "${_AURUMAI_C_ERR}" "${_AURUMAI_C_OFF}" "$*" >&2
     exit 1
 }
 
@@ -74,8 +77,8 @@ as_root() {
 # Debian packages
 
 # Set to 1 (and exported) once `apt-get update` ran, so child scripts of the same run skip it.
-AURUM_APT_UPDATED="${AURUM_APT_UPDATED:-0}"
-export AURUM_APT_UPDATED
+AURUMAI_APT_UPDATED="${AURUMAI_APT_UPDATED:-0}"
+export AURUMAI_APT_UPDATED
 
 pkg_installed() {
     local status
@@ -84,11 +87,11 @@ pkg_installed() {
 }
 
 _apt_update_once() {
-    if [[ "${AURUM_APT_UPDATED}" != "1" ]]; then
+    if [[ "${AURUMAI_APT_UPDATED}" != "1" ]]; then
         log "apt-get update"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        AURUM_APT_UPDATED=1
-        export AURUM_APT_UPDATED
+        AURUMAI_APT_UPDATED=1
+        export AURUMAI_APT_UPDATED
     fi
 }
 
@@ -108,7 +111,7 @@ _apt_install() {
         as_root chmod 0755 "${policy}"
         made_policy=1
     fi
-    log "apt-get install -y $*"
+    log "apt-get install -y --no-install-recommends $*"
     local rc=0
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" || rc=$?
     if [[ "${made_policy}" == "1" ]]; then
@@ -148,7 +151,8 @@ need_apt_no_start() {
 # The C toolchain and libraries the Rust build needs: paho-mqtt's bundled C library (cmake,
 # OpenSSL), prost-build (protoc), and curl/python3 for the scripts themselves.
 ensure_build_deps() {
-    need_apt build-essential cmake pkg-config libssl-dev protobuf-compiler curl ca-certificates python3
+    need_apt build-essential cmake pkg-config libssl-dev protobuf-compiler curl ca-certificates
+    have python3 || need_apt python3
     have cargo || die "cargo not found: install the Rust toolchain (rustup) first"
 }
 
@@ -163,11 +167,11 @@ pg_version() {
 # psql as the superuser over TCP on 127.0.0.1, never prompting for a password.
 pg_psql() {
     PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-5}" psql -w -X -q -v ON_ERROR_STOP=1 \
-        -h "${AURUM_PG_HOST}" -p "${AURUM_PG_PORT}" -U "${AURUM_PG_SUPERUSER}" "$@"
+        -h "${AURUMAI_PG_HOST}" -p "${AURUMAI_PG_PORT}" -U "${AURUMAI_PG_SUPERUSER}" "$@"
 }
 
 pg_ready() {
-    pg_isready -q -h "${AURUM_PG_HOST}" -p "${AURUM_PG_PORT}" >/dev/null 2>&1
+    pg_isready -q -h "${AURUMAI_PG_HOST}" -p "${AURUMAI_PG_PORT}" >/dev/null 2>&1
 }
 
 _pg_wait_ready() {
@@ -196,7 +200,7 @@ _pg_cluster_start() {
 _pg_trust_local_tcp() {
     local version="$1"
     local hba="/etc/postgresql/${version}/main/pg_hba.conf"
-    [[ -f "${hba}" ]] || die "cannot connect to PostgreSQL as ${AURUM_PG_SUPERUSER} and ${hba} does not exist"
+    [[ -f "${hba}" ]] || die "cannot connect to PostgreSQL as ${AURUMAI_PG_SUPERUSER} and ${hba} does not exist"
     warn "PostgreSQL refuses password-less local TCP connections: adding trust for 127.0.0.1 and ::1 to ${hba} (dev/test machine)"
     local tmp
     tmp="$(mktemp)"
@@ -258,16 +262,16 @@ ensure_postgres() {
         if ! _pg_cluster_running "${version}"; then
             _pg_cluster_start "${version}"
         fi
-        log "waiting for PostgreSQL on ${AURUM_PG_HOST}:${AURUM_PG_PORT}"
-        _pg_wait_ready 60 || die "PostgreSQL did not become ready on ${AURUM_PG_HOST}:${AURUM_PG_PORT} (see /var/log/postgresql/)"
+        log "waiting for PostgreSQL on ${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT}"
+        _pg_wait_ready 60 || die "PostgreSQL did not become ready on ${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT} (see /var/log/postgresql/)"
     fi
     version="$(pg_version)"
 
     if ! pg_psql -d postgres -c 'select 1' >/dev/null 2>&1; then
-        [[ -n "${version}" ]] || die "cannot connect to PostgreSQL as ${AURUM_PG_SUPERUSER} on ${AURUM_PG_HOST}:${AURUM_PG_PORT}, and it is not a Debian cluster this script can configure"
+        [[ -n "${version}" ]] || die "cannot connect to PostgreSQL as ${AURUMAI_PG_SUPERUSER} on ${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT}, and it is not a Debian cluster this script can configure"
         _pg_trust_local_tcp "${version}"
         pg_psql -d postgres -c 'select 1' >/dev/null \
-            || die "still cannot connect to PostgreSQL as ${AURUM_PG_SUPERUSER} on ${AURUM_PG_HOST}:${AURUM_PG_PORT}"
+            || die "still cannot connect to PostgreSQL as ${AURUMAI_PG_SUPERUSER} on ${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT}"
     fi
 
     local ssl
@@ -278,7 +282,7 @@ ensure_postgres() {
         ssl="$(pg_psql -d postgres -Atc 'show ssl')"
         [[ "${ssl}" == "on" ]] || die "PostgreSQL still reports ssl=${ssl} (see /var/log/postgresql/)"
     fi
-    log "PostgreSQL ready on ${AURUM_PG_HOST}:${AURUM_PG_PORT} (ssl on)"
+    log "PostgreSQL ready on ${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT} (ssl on)"
 }
 
 # Whether a PostgreSQL server (not only the client) is installed.

@@ -11,6 +11,24 @@ use serde::Serialize;
 const PREFIX: &str = "AURUM_";
 const FILE_SUFFIX: &str = "_FILE";
 
+/// Settings that may come from a secret file. Only these: other keys legitimately end in
+/// `_file` (`mqtt.ca_file` is a path, not a secret).
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "admin_password",
+    "signing_key",
+    "client_secret",
+    "bootstrap_password",
+];
+
+/// `AURUM_DATABASE__PASSWORD_FILE` -> `Some("database.password")`.
+fn secret_file_key(var: &str) -> Option<String> {
+    let key = var.strip_prefix(PREFIX)?.strip_suffix(FILE_SUFFIX)?;
+    let key = key.to_ascii_lowercase().replace("__", ".");
+    let last = key.rsplit('.').next()?;
+    SECRET_KEYS.contains(&last).then_some(key)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -32,7 +50,10 @@ pub fn load<T: Serialize + DeserializeOwned>(defaults: &T) -> Result<T, ConfigEr
         .merge(Toml::file(file))
         .merge(
             Env::prefixed(PREFIX)
-                .filter(|k| !k.as_str().ends_with("_file") && k.as_str() != "config")
+                .filter(|k| {
+                    let var = format!("{PREFIX}{}", k.as_str().to_ascii_uppercase());
+                    secret_file_key(&var).is_none() && !k.as_str().eq_ignore_ascii_case("config")
+                })
                 .split("__"),
         )
         .merge(SecretFiles::from_env()?);
@@ -49,10 +70,7 @@ impl SecretFiles {
     fn from_env() -> Result<Self, ConfigError> {
         let mut dict = Dict::new();
         for (var, path) in std::env::vars() {
-            let Some(key) = var
-                .strip_prefix(PREFIX)
-                .and_then(|k| k.strip_suffix(FILE_SUFFIX))
-            else {
+            let Some(key) = secret_file_key(&var) else {
                 continue;
             };
             let path = PathBuf::from(path);
@@ -63,7 +81,6 @@ impl SecretFiles {
                     source,
                 })?;
             let value = content.trim_end_matches(['\n', '\r']).to_owned();
-            let key = key.to_ascii_lowercase().replace("__", ".");
             if let Value::Dict(_, nested) = figment::util::nest(&key, Value::from(value)) {
                 merge(&mut dict, nested);
             }
@@ -90,5 +107,80 @@ impl Provider for SecretFiles {
 
     fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
         Ok(Map::from([(figment::Profile::Default, self.0.clone())]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DatabaseSettings, MqttSettings};
+    use secrecy::ExposeSecret;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Cfg {
+        database: DatabaseSettings,
+        mqtt: MqttSettings,
+    }
+
+    fn defaults() -> Cfg {
+        Cfg {
+            database: DatabaseSettings::local("aurumai", "svc"),
+            mqtt: MqttSettings::local("svc"),
+        }
+    }
+
+    #[test]
+    fn only_secret_keys_come_from_files() {
+        assert_eq!(
+            secret_file_key("AURUM_DATABASE__PASSWORD_FILE").as_deref(),
+            Some("database.password")
+        );
+        assert_eq!(secret_file_key("AURUM_MQTT__CA_FILE"), None);
+        assert_eq!(secret_file_key("OTHER_PASSWORD_FILE"), None);
+    }
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_secret_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "aurumai.toml",
+                "[database]\nhost = \"db.internal\"\nport = 6432\n",
+            )?;
+            jail.create_file("db-password", "from-a-secret-file\n")?;
+            jail.set_env("AURUM_DATABASE__PORT", "7432");
+            jail.set_env("AURUM_DATABASE__PASSWORD", "from-the-environment");
+            jail.set_env("AURUM_DATABASE__PASSWORD_FILE", "db-password");
+            jail.set_env("AURUM_MQTT__CA_FILE", "/etc/aurumai/ca.pem");
+            let cfg: Cfg = load(&defaults()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.database.host, "db.internal"); // file over defaults
+            assert_eq!(cfg.database.port, 7432); // environment over file
+            assert_eq!(cfg.database.name, "aurumai"); // defaults
+            let pw = cfg
+                .database
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned());
+            assert_eq!(pw.as_deref(), Some("from-a-secret-file")); // secret file over environment
+            assert_eq!(
+                cfg.mqtt.ca_file.as_deref(),
+                Some(std::path::Path::new("/etc/aurumai/ca.pem"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_stops_start_up() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("AURUM_DATABASE__PASSWORD_FILE", "/nonexistent/secret");
+            match load(&defaults()) {
+                Err(ConfigError::SecretFile { var, .. }) => {
+                    assert_eq!(var, "AURUM_DATABASE__PASSWORD_FILE")
+                }
+                other => panic!("expected a secret file error, got {other:?}"),
+            }
+            Ok(())
+        });
     }
 }

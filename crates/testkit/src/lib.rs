@@ -1,1 +1,39 @@
+//! Test helpers shared by every service's tests: real dependencies, isolated per test.
+//!
+//! - [`TestDb`]: a uniquely named database on the local PostgreSQL, dropped afterwards.
+//! - [`Broker`]: a Mosquitto process of the test's own on a free port, restartable.
+//! - [`TcpProxy`]: a proxy in front of a dependency that a test can cut and restore.
 
+mod broker;
+mod db;
+mod proxy;
+
+pub use broker::Broker;
+pub use db::TestDb;
+pub use proxy::TcpProxy;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -92,6 +92,24 @@ impl Application {
         // Partitions must exist before the first write; maintenance keeps them ahead.
         let maintenance: Arc<dyn TelemetryMaintenance> =
             Arc::new(PgTelemetryMaintenance::new(pool.clone()));
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            maintenance.ensure_partitions(
+                Utc::now(),
+                ingest.max_past_days + 1,
+                ingest.partition_ahead_days,
+            ),
+        )
+        .await;
+        match first {
+            Ok(Ok(created)) => tracing::info!(created, "telemetry partitions ready"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot create partitions at start-up; retrying in the background")
+            }
+            Err(_) => {
+                tracing::warn!("database not answering at start-up; partitions follow when it does")
+            }
+        }
         let mut background = vec![tokio::spawn(maintain(
             maintenance,
             ingest.max_past_days + 1,

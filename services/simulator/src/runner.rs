@@ -205,9 +205,10 @@ pub async fn run(
         "stopping the simulation"
     );
 
-    let stats = transport.finish(config.drain_timeout).await;
-    let flushed = labels.as_mut().map(LabelFile::flush).transpose();
+    let stats = transport.drain(config.drain_timeout).await;
     let summary = Summary::new(&stats, start.elapsed());
+    transport.close().await;
+    let flushed = labels.as_mut().map(LabelFile::flush).transpose();
     log_outcome(&config.transport, &stats);
     if let Some(e) = failure {
         return Err(e);

@@ -1,5 +1,7 @@
 //! The offline dataset: header, determinism, complete runs.
 
+#![allow(clippy::unwrap_used)] // helpers of tests, not #[test] functions
+
 use aurum_simulator::dataset::{self, DatasetOptions};
 use aurum_simulator::degradation::LifecycleParams;
 use aurum_simulator::fleet::FleetSpec;

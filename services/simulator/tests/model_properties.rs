@@ -1,5 +1,7 @@
 //! Properties of the physical model: plausible values, visible wear, consistent labels.
 
+#![allow(clippy::unwrap_used)] // helpers of tests, not #[test] functions
+
 use aurum_domain::{MachineId, MachineType};
 use aurum_simulator::degradation::{Condition, LifecycleParams, Phase};
 use aurum_simulator::machine::{Sample, SimMachine};

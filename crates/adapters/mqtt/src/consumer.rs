@@ -71,11 +71,19 @@ impl Consumer {
             let connected = Arc::clone(&connected);
             client.set_connected_callback(move |cli| {
                 tracing::info!(filter = %filter, "MQTT connected; subscribing");
-                // Not awaited: this runs on the library's thread. A failed subscribe is
-                // logged by the token's callback-free drop; the session keeps the
-                // subscription anyway once made.
-                let _token = cli.subscribe(filter.as_str(), mqtt::QOS_1);
-                connected.store(true, Ordering::SeqCst);
+                // This runs on the library's thread, which must not block on the broker's
+                // answer: wait for the SUBACK elsewhere, and only then report ready.
+                let token = cli.subscribe(filter.as_str(), mqtt::QOS_1);
+                let connected = Arc::clone(&connected);
+                let spawned = std::thread::Builder::new()
+                    .name("mqtt-subscribe".into())
+                    .spawn(move || match token.wait() {
+                        Ok(_) => connected.store(true, Ordering::SeqCst),
+                        Err(e) => tracing::error!(error = %e, "MQTT subscribe failed"),
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot wait for the MQTT subscription");
+                }
             });
         }
         {

@@ -8,6 +8,8 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::AsyncPgConnection;
 use futures::FutureExt;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
 use postgres_openssl::MakeTlsConnector;
 use secrecy::ExposeSecret;
 
@@ -66,9 +68,15 @@ pub(crate) fn tls(s: &DatabaseSettings) -> Result<MakeTlsConnector, PoolError> {
             .sslrootcert
             .as_ref()
             .ok_or_else(|| PoolError::Tls("sslrootcert is required to verify".into()))?;
-        b.set_ca_file(ca).map_err(|e| {
-            PoolError::Tls(format!("cannot load sslrootcert {}: {e}", ca.display()))
+        // Trust exactly the given CA, as libpq does: not the system's store as well.
+        let pem = std::fs::read(ca).map_err(|e| {
+            PoolError::Tls(format!("cannot read sslrootcert {}: {e}", ca.display()))
         })?;
+        let mut store = X509StoreBuilder::new().map_err(err)?;
+        for cert in X509::stack_from_pem(&pem).map_err(err)? {
+            store.add_cert(cert).map_err(err)?;
+        }
+        b.set_cert_store(store.build());
         b.set_verify(SslVerifyMode::PEER);
     } else {
         b.set_verify(SslVerifyMode::NONE);

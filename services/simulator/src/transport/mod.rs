@@ -110,8 +110,9 @@ impl Transport {
         }
     }
 
-    /// Sends what is queued, waits up to `drain` for acknowledgements, disconnects.
-    pub async fn finish(mut self, drain: Duration) -> SendStats {
+    /// Sends what is queued and waits up to `drain` for acknowledgements; what is still
+    /// unacknowledged then counts as failed.
+    pub async fn drain(&mut self, drain: Duration) -> SendStats {
         self.end_of_tick().await;
         let in_flight = self.window().len();
         if in_flight > 0 {
@@ -128,12 +129,16 @@ impl Transport {
                 "messages still unacknowledged at the drain deadline; counted as failed"
             );
         }
-        if let Transport::Mqtt(s) = &self {
-            s.close().await;
-        }
         let mut stats = self.stats();
         stats.outcome.failed += abandoned;
         stats.abandoned = abandoned;
         stats
+    }
+
+    /// Disconnects.
+    pub async fn close(self) {
+        if let Transport::Mqtt(s) = &self {
+            s.close().await;
+        }
     }
 }

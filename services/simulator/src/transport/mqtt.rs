@@ -3,11 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aurum_config::MqttSettings;
 use aurum_domain::TenantId;
-use aurum_mqtt::{telemetry_topic, Publisher};
+use aurum_mqtt::{telemetry_topic, MqttError, Publisher};
 use aurum_proto::{Encoding, OutgoingMessage};
 use futures::FutureExt;
 
@@ -33,7 +33,10 @@ pub struct MqttSink {
 }
 
 impl MqttSink {
-    /// Connects to the broker. `max_inflight` bounds unacknowledged publishes.
+    /// Connects to the broker. `max_inflight` bounds unacknowledged publishes; the bound
+    /// used is the smaller of it and the broker's own limit (MQTT v5 Receive Maximum), since
+    /// publishes beyond the broker's limit only queue up inside the client library, where
+    /// a long queue costs far more CPU than it gains.
     pub async fn connect(
         settings: &MqttSettings,
         max_inflight: usize,
@@ -41,11 +44,15 @@ impl MqttSink {
         machines: &[MachineInfo],
         encoding: Encoding,
     ) -> Result<Self, SimError> {
-        let max_inflight = max_inflight.max(1);
+        tracing::info!(url = %settings.url, client_id = %settings.client_id, "connecting to the MQTT broker");
+        let limit = broker_limit(settings).await;
+        let max_inflight = max_inflight
+            .min(limit.receive_maximum.unwrap_or(usize::MAX))
+            .max(1);
         let paho_inflight = i32::try_from(max_inflight).unwrap_or(i32::MAX);
-        tracing::info!(url = %settings.url, client_id = %settings.client_id, max_inflight, "connecting to the MQTT broker");
         let publisher = Publisher::connect(settings, paho_inflight).await?;
-        tracing::info!(url = %settings.url, "MQTT connected");
+        tracing::info!(url = %settings.url, max_inflight, broker_receive_maximum = ?limit.receive_maximum, "MQTT connected");
+        drop(limit);
         Ok(Self {
             publisher: Arc::new(publisher),
             ids: machines.iter().map(|m| Arc::from(m.id.as_str())).collect(),
@@ -102,6 +109,65 @@ impl MqttSink {
     }
 }
 
+/// The broker's limit on unacknowledged QoS 1 publishes from one client: the Receive
+/// Maximum of its CONNACK (65535 when absent).
+struct BrokerLimit {
+    receive_maximum: Option<usize>,
+    /// The probe's (disconnected) client. Dropping the library's last client stops its
+    /// threads, and restarting them for the publisher costs a second, so it is dropped
+    /// only once the publisher is connected.
+    _probe: Option<paho_mqtt::AsyncClient>,
+}
+
+/// Asks the broker for its Receive Maximum over a short-lived connection with the same
+/// settings (client id suffixed `-probe`). `receive_maximum` is `None` if the connection
+/// cannot be made: the publisher's own connection then reports the problem.
+async fn broker_limit(settings: &MqttSettings) -> BrokerLimit {
+    let mut probe = settings.clone();
+    probe.client_id = format!("{}-probe", settings.client_id);
+    let (Ok(client), Ok(options)) = (
+        aurum_mqtt::create_client(&probe),
+        aurum_mqtt::connect_options(&probe, true),
+    ) else {
+        return BrokerLimit {
+            receive_maximum: None,
+            _probe: None,
+        };
+    };
+    let receive_maximum = match client.connect(options.finalize()).await {
+        Ok(response) => {
+            let limit = response
+                .properties()
+                .get_int(paho_mqtt::PropertyCode::ReceiveMaximum)
+                .and_then(|v| usize::try_from(v).ok())
+                .filter(|v| *v > 0)
+                .unwrap_or(65_535);
+            if let Err(e) = client.disconnect(None).await {
+                tracing::debug!(error = %e, "probe disconnect failed");
+            }
+            Some(limit)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "could not ask the broker for its receive maximum");
+            None
+        }
+    };
+    BrokerLimit {
+        receive_maximum,
+        _probe: Some(client),
+    }
+}
+
+/// How long a message may wait for room in the client library's send queue before it counts
+/// as failed.
+const QUEUE_FULL_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The client library refused the message because its queue of messages not yet written to
+/// the socket is full: local backpressure, not a delivery failure.
+fn is_queue_full(e: &MqttError) -> bool {
+    matches!(e, MqttError::Client(paho_mqtt::Error::MaxBufferedMessages))
+}
+
 async fn publish_with_retry(
     publisher: Arc<Publisher>,
     topic: Arc<str>,
@@ -111,9 +177,19 @@ async fn publish_with_retry(
     failures: Arc<AtomicU64>,
 ) -> Outcome {
     let mut attempt = 0;
+    let mut queue_full_since: Option<Instant> = None;
     loop {
         match publisher.publish(&topic, payload.clone(), mime, None).await {
             Ok(()) => return Outcome::acked(1),
+            Err(e)
+                if is_queue_full(&e)
+                    && queue_full_since.get_or_insert_with(Instant::now).elapsed()
+                        < QUEUE_FULL_PATIENCE =>
+            {
+                // Give the library's sender thread time to drain its queue; does not use up
+                // the retry budget.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             Err(e) if attempt < PUBLISH_RETRIES => {
                 attempt += 1;
                 tracing::debug!(topic = %topic, seq, attempt, error = %e, "publish failed; retrying");

@@ -1,0 +1,260 @@
+//! Nothing published is lost, and nothing is stored twice, when the service is killed, the
+//! broker restarts, or the database goes away for a while.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aurum_mqtt::telemetry_topic;
+use aurum_testkit::{eventually, free_port, Broker, TcpProxy, TestDb};
+use chrono::Utc;
+use serde_json::json;
+
+use crate::helpers::{
+    config_for, message, publish_until_acked, spawn_app_with_broker, TestApp, TENANT,
+};
+
+/// The service as a separate process, so a test can SIGKILL it.
+struct Process {
+    child: Child,
+    port: u16,
+}
+
+fn spawn_binary(
+    db: &TestDb,
+    broker: &Broker,
+    spool: &std::path::Path,
+    port: u16,
+    log: &std::path::Path,
+) -> Process {
+    let s = db.settings("aurumai_ingestion");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_aurum-ingestion"))
+        .arg("serve")
+        .env_clear()
+        .env("AURUM_CONFIG", "/nonexistent/aurumai.toml")
+        .env("AURUM_HTTP__PORT", port.to_string())
+        .env("AURUM_DATABASE__HOST", &s.host)
+        .env("AURUM_DATABASE__PORT", s.port.to_string())
+        .env("AURUM_DATABASE__NAME", &s.name)
+        .env("AURUM_DATABASE__USER", &s.user)
+        .env("AURUM_DATABASE__SSLMODE", "disable")
+        .env("AURUM_MQTT__URL", broker.url())
+        .env("AURUM_MQTT__CLIENT_ID", format!("ingestion-{}", db.name))
+        .env("AURUM_INGEST__SPOOL_DIR", spool)
+        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "5")
+        .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start aurum-ingestion");
+    Process { child, port }
+}
+
+async fn ready(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    eventually(Duration::from_secs(30), || {
+        let url = url.clone();
+        async move {
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_service_loses_nothing_and_duplicates_nothing() {
+    const N: u64 = 3_000;
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let spool = tempfile::tempdir().unwrap();
+    let log = spool.path().join("service.log");
+    let spool_dir = spool.path().join("spool");
+    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let mut first = spawn_binary(&db, &broker, &spool_dir, port, &log);
+    assert!(ready(port).await, "first instance not ready");
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/machines"))
+        .header("X-Aurum-Tenant", TENANT)
+        .json(&json!({"id": "TRUCK-21", "machine_type": "haul_truck"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let mut settings = aurum_config::MqttSettings::local(&format!("pub-{}", db.name));
+    settings.url = broker.url();
+    let publisher = aurum_mqtt::Publisher::connect(&settings, 100)
+        .await
+        .unwrap();
+    let topic = telemetry_topic(TENANT, "TRUCK-21");
+    let publishing = tokio::spawn(async move {
+        for seq in 1..=N {
+            let m = message(
+                "TRUCK-21",
+                seq,
+                Utc::now(),
+                json!({"rpm": 1600.0, "vibration": 2.0}),
+            );
+            publish_until_acked(&publisher, &topic, m.to_string().into_bytes()).await;
+            if seq % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        }
+    });
+
+    // Kill mid-stream, once rows are flowing.
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            db.count("SELECT count(*) FROM ingestion.telemetry").await > 300
+        })
+        .await
+    );
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    let killed_at = db.count("SELECT count(*) FROM ingestion.telemetry").await;
+    assert!(
+        killed_at < N as i64,
+        "the kill came too late to prove anything"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut second = spawn_binary(&db, &broker, &spool_dir, first.port, &log);
+    publishing.await.unwrap();
+    let all = eventually(Duration::from_secs(60), || async {
+        db.count("SELECT count(*) FROM ingestion.telemetry").await == N as i64
+    })
+    .await;
+    let rows = db.count("SELECT count(*) FROM ingestion.telemetry").await;
+    let distinct = db
+        .count("SELECT count(DISTINCT seq) FROM ingestion.telemetry")
+        .await;
+    second.child.kill().ok();
+    second.child.wait().ok();
+    assert!(
+        all,
+        "{rows} of {N} rows after the restart; log: {}",
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(distinct, N as i64);
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingestion.quarantine").await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_mid_stream_loses_nothing() {
+    const N: u64 = 2_000;
+    let mut app: TestApp = spawn_app_with_broker().await;
+    app.register("MILL-3", "grinding_mill").await;
+    let topic = telemetry_topic(TENANT, "MILL-3");
+    let p = app.publisher().await;
+    for seq in 1..=N / 2 {
+        let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
+        publish_until_acked(&p, &topic, m.to_string().into_bytes()).await;
+    }
+    app.broker.as_mut().unwrap().restart();
+    for seq in N / 2 + 1..=N {
+        let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
+        publish_until_acked(&p, &topic, m.to_string().into_bytes()).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            app.telemetry_rows().await == N as i64
+        })
+        .await,
+        "rows: {}",
+        app.telemetry_rows().await
+    );
+    assert!(app.wait_ready(Duration::from_secs(10)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_reported_and_ridden_out() {
+    const N: u64 = 500;
+    crate::helpers::init_test_logs();
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = config_for(&db, Some(&broker), spool.path());
+    aurum_postgres::migrate(&config.database).await.unwrap();
+    let proxy = TcpProxy::start(format!("{}:{}", config.database.host, config.database.port)).await;
+    config.database.port = proxy.port;
+    let app = aurum_ingestion::Application::build(config, prometheus::Registry::new())
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let t = TestApp {
+        address,
+        db,
+        broker: Some(broker),
+        _spool: spool,
+        client: reqwest::Client::new(),
+    };
+    assert!(t.wait_ready(Duration::from_secs(20)).await);
+    assert_eq!(
+        t.register("BOILER-7", "industrial_boiler").await.status(),
+        201
+    );
+    // Warm the machine cache: lookups need the database too.
+    let r = t
+        .post_batch(&json!({"messages": [message("BOILER-7", 1, Utc::now(), json!({"temperature": 400.0}))]}))
+        .await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "stored", "{body}");
+
+    proxy.cut();
+    let not_ready = eventually(Duration::from_secs(15), || async {
+        t.client
+            .get(t.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() == 503)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(not_ready, "/readyz must report the database down");
+
+    let p = t.publisher().await;
+    let topic = telemetry_topic(TENANT, "BOILER-7");
+    for seq in 2..=N + 1 {
+        let m = message("BOILER-7", seq, Utc::now(), json!({"temperature": 400.0}));
+        publish_until_acked(&p, &topic, m.to_string().into_bytes()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        t.telemetry_rows().await,
+        1,
+        "nothing can be written during the outage"
+    );
+
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            t.telemetry_rows().await == N as i64 + 1
+        })
+        .await,
+        "rows: {}",
+        t.telemetry_rows().await
+    );
+    assert!(t.wait_ready(Duration::from_secs(20)).await);
+}
