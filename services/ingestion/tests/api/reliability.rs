@@ -45,7 +45,9 @@ fn spawn_binary(
         .env("AURUM_MQTT__URL", broker.url())
         .env("AURUM_MQTT__CLIENT_ID", format!("ingestion-{}", db.name))
         .env("AURUM_INGEST__SPOOL_DIR", spool)
-        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "5")
+        // A long batch window keeps many received messages uncommitted at any moment, so
+        // the kill lands while some are in flight.
+        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "300")
         .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
