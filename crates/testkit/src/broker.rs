@@ -27,7 +27,6 @@ impl Broker {
              allow_anonymous true\n\
              persistence true\n\
              persistence_location {}/\n\
-             autosave_interval 1\n\
              max_queued_messages 0\n\
              max_inflight_messages 1000\n\
              log_dest file {}/mosquitto.log\n",

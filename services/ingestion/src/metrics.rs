@@ -16,6 +16,8 @@ pub struct IngestMetrics {
     pub batch_size: Histogram,
     pub write_seconds: Histogram,
     pub write_failures: IntCounter,
+    /// Commit time minus the device's timestamp: how far storage trails the machines.
+    pub lag_seconds: Histogram,
     pub queue_depth: IntGauge,
     pub spool_pending: IntGauge,
     pub spool_errors: IntCounter,
@@ -71,6 +73,16 @@ impl IngestMetrics {
                 "aurum_ingest_write_failures_total",
                 "Failed database writes (retried until they succeed)",
             )?,
+            lag_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "aurum_ingest_lag_seconds",
+                    "Time from a message's device timestamp to its database commit",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
+                    2.5, 5.0, 10.0, 30.0, 60.0,
+                ]),
+            )?,
             queue_depth: IntGauge::new(
                 "aurum_ingest_queue_depth",
                 "Messages waiting to be written",
@@ -103,6 +115,7 @@ impl IngestMetrics {
         r.register(Box::new(m.batch_size.clone()))?;
         r.register(Box::new(m.write_seconds.clone()))?;
         r.register(Box::new(m.write_failures.clone()))?;
+        r.register(Box::new(m.lag_seconds.clone()))?;
         r.register(Box::new(m.queue_depth.clone()))?;
         r.register(Box::new(m.spool_pending.clone()))?;
         r.register(Box::new(m.spool_errors.clone()))?;

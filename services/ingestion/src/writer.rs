@@ -189,6 +189,11 @@ async fn commit(store: &dyn TelemetryStore, batch: &Batch, metrics: &IngestMetri
                 metrics.duplicates.inc_by(outcome.duplicates);
                 let readings: usize = batch.write.messages.iter().map(|m| m.readings.len()).sum();
                 metrics.readings_written.inc_by(readings as u64);
+                let now = chrono::Utc::now();
+                for m in &batch.write.messages {
+                    let lag = (now - m.ts).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                    metrics.lag_seconds.observe(lag.max(0.0));
+                }
                 return;
             }
             Err(e) => {

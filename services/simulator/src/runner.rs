@@ -77,9 +77,10 @@ fn validate(config: &RunConfig) -> Result<Duration, SimError> {
     if config.machines.is_empty() {
         return Err(SimError::InvalidArgument("the fleet is empty".into()));
     }
-    if !(config.rate.is_finite() && config.rate > 0.0) {
+    // Below one message in 11 days per machine, nothing would happen in any useful time.
+    if !(config.rate.is_finite() && config.rate >= 1e-6) {
         return Err(SimError::InvalidArgument(format!(
-            "--rate must be > 0, got {}",
+            "--rate must be at least 0.000001 messages per second, got {}",
             config.rate
         )));
     }
@@ -162,10 +163,13 @@ pub async fn run(
         config.progress_every.max(Duration::from_millis(100)),
     );
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stop_at = tokio::time::sleep_until(config.duration.map_or_else(
-        || start + Duration::from_secs(100 * 365 * 86_400),
-        |d| start + d,
-    ));
+    let far_future = start + Duration::from_secs(100 * 365 * 86_400);
+    let stop_at = tokio::time::sleep_until(
+        config
+            .duration
+            .and_then(|d| start.checked_add(d))
+            .map_or(far_future, |t| t.min(far_future)),
+    );
     tokio::pin!(stop_at);
     tokio::pin!(shutdown);
 
@@ -179,14 +183,7 @@ pub async fn run(
             biased;
             () = &mut shutdown => break "stop requested",
             () = &mut stop_at, if config.duration.is_some() => break "duration elapsed",
-            _ = ticker.tick() => {
-                if let Err(e) = tick(&mut machines, dt_sim_s, labels.as_mut(), &mut transport).await {
-                    failure = Some(e);
-                    break "error";
-                }
-                ticks += 1;
-            }
-            () = transport.harvest(), if transport.has_inflight() => {}
+            // Before the ticker, which is always ready when the target rate is out of reach.
             _ = progress.tick() => {
                 let s = transport.stats();
                 tracing::info!(
@@ -197,6 +194,14 @@ pub async fn run(
                     "progress"
                 );
             }
+            _ = ticker.tick() => {
+                if let Err(e) = tick(&mut machines, dt_sim_s, labels.as_mut(), &mut transport).await {
+                    failure = Some(e);
+                    break "error";
+                }
+                ticks += 1;
+            }
+            () = transport.harvest(), if transport.has_inflight() => {}
         }
     };
     tracing::info!(

@@ -37,6 +37,9 @@ pub fn create_client(settings: &MqttSettings) -> Result<mqtt::AsyncClient, MqttE
         .client_id(&settings.client_id)
         .mqtt_version(mqtt::MQTT_VERSION_5)
         .persistence(None)
+        // Publishes queued behind the in-flight window count as "buffered"; paho's default of
+        // 100 would refuse a pipelining publisher's messages.
+        .max_buffered_messages(10_000)
         .finalize();
     Ok(mqtt::AsyncClient::new(opts)?)
 }

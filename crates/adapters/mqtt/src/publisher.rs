@@ -28,7 +28,16 @@ impl Publisher {
         let opts = connect_options(settings, true)?
             .max_inflight(max_inflight)
             .finalize();
-        client.connect(opts).await?;
+        if let Err(e) = client.connect(opts).await {
+            // paho may still be finishing the failed attempt on its own thread; if that thread
+            // dropped the last handle, destroying the client there would deadlock. Let it finish
+            // first, then drop ours off the async runtime.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                drop(client);
+            });
+            return Err(e.into());
+        }
         Ok(Self { client })
     }
 

@@ -45,14 +45,17 @@ impl MqttSink {
         encoding: Encoding,
     ) -> Result<Self, SimError> {
         tracing::info!(url = %settings.url, client_id = %settings.client_id, "connecting to the MQTT broker");
-        let limit = broker_limit(settings).await;
-        let max_inflight = max_inflight
-            .min(limit.receive_maximum.unwrap_or(usize::MAX))
-            .max(1);
+        let probe = probe_broker(settings).await?;
+        let max_inflight = max_inflight.min(probe.receive_maximum).max(1);
         let paho_inflight = i32::try_from(max_inflight).unwrap_or(i32::MAX);
         let publisher = Publisher::connect(settings, paho_inflight).await?;
-        tracing::info!(url = %settings.url, max_inflight, broker_receive_maximum = ?limit.receive_maximum, "MQTT connected");
-        drop(limit);
+        tracing::info!(
+            url = %settings.url,
+            max_inflight,
+            broker_receive_maximum = probe.receive_maximum,
+            "MQTT connected"
+        );
+        drop(probe);
         Ok(Self {
             publisher: Arc::new(publisher),
             ids: machines.iter().map(|m| Arc::from(m.id.as_str())).collect(),
@@ -109,34 +112,24 @@ impl MqttSink {
     }
 }
 
-/// The broker's limit on unacknowledged QoS 1 publishes from one client: the Receive
-/// Maximum of its CONNACK (65535 when absent).
-struct BrokerLimit {
-    receive_maximum: Option<usize>,
-    /// The probe's (disconnected) client. Dropping the library's last client stops its
-    /// threads, and restarting them for the publisher costs a second, so it is dropped
-    /// only once the publisher is connected.
-    _probe: Option<paho_mqtt::AsyncClient>,
+/// A short-lived connection made to ask the broker how many unacknowledged QoS 1
+/// publishes it accepts from one client (the Receive Maximum of its CONNACK).
+///
+/// The client is kept (disconnected) until the publisher is connected: dropping the client
+/// library's last client stops its threads, and restarting them costs a second.
+struct BrokerProbe {
+    receive_maximum: usize,
+    _client: paho_mqtt::AsyncClient,
 }
 
-/// Asks the broker for its Receive Maximum over a short-lived connection with the same
-/// settings (client id suffixed `-probe`). `receive_maximum` is `None` if the connection
-/// cannot be made: the publisher's own connection then reports the problem.
-async fn broker_limit(settings: &MqttSettings) -> BrokerLimit {
-    let mut probe = settings.clone();
-    probe.client_id = format!("{}-probe", settings.client_id);
-    let (Ok(client), Ok(options)) = (
-        aurum_mqtt::create_client(&probe),
-        aurum_mqtt::connect_options(&probe, true),
-    ) else {
-        return BrokerLimit {
-            receive_maximum: None,
-            _probe: None,
-        };
-    };
-    let receive_maximum = match client.connect(options.finalize()).await {
+/// Connects with the publisher's own settings (so a refused probe means a refused
+/// publisher), reads the CONNACK, disconnects.
+async fn probe_broker(settings: &MqttSettings) -> Result<BrokerProbe, MqttError> {
+    let client = aurum_mqtt::create_client(settings)?;
+    let options = aurum_mqtt::connect_options(settings, true)?.finalize();
+    match client.connect(options).await {
         Ok(response) => {
-            let limit = response
+            let receive_maximum = response
                 .properties()
                 .get_int(paho_mqtt::PropertyCode::ReceiveMaximum)
                 .and_then(|v| usize::try_from(v).ok())
@@ -145,16 +138,20 @@ async fn broker_limit(settings: &MqttSettings) -> BrokerLimit {
             if let Err(e) = client.disconnect(None).await {
                 tracing::debug!(error = %e, "probe disconnect failed");
             }
-            Some(limit)
+            Ok(BrokerProbe {
+                receive_maximum,
+                _client: client,
+            })
         }
         Err(e) => {
-            tracing::debug!(error = %e, "could not ask the broker for its receive maximum");
-            None
+            // The library completes the connect from its callback thread, which drops its
+            // own reference to the client afterwards. Were that the last reference, the
+            // client's destructor would run on that thread while it holds the library's
+            // lock, and wait for that lock forever: let the callback finish first.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(client);
+            Err(MqttError::Client(e))
         }
-    };
-    BrokerLimit {
-        receive_maximum,
-        _probe: Some(client),
     }
 }
 
