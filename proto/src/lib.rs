@@ -82,11 +82,15 @@ impl DecodeError {
 /// Decodes one message.
 pub fn decode_message(encoding: Encoding, payload: &[u8]) -> Result<TelemetryMessage, DecodeError> {
     match encoding {
-        Encoding::Json => {
-            let value: serde_json::Value = serde_json::from_slice(payload)
-                .map_err(|e| DecodeError::new(format!("not valid JSON: {e}")))?;
-            decode_json_value(value)
-        }
+        Encoding::Json => match serde_json::from_slice::<Wire>(payload) {
+            Ok(wire) => from_wire(wire),
+            // The slow path, for the error only: read what can be read, for the quarantine.
+            Err(_) => {
+                let value: serde_json::Value = serde_json::from_slice(payload)
+                    .map_err(|e| DecodeError::new(format!("not valid JSON: {e}")))?;
+                decode_json_value(value)
+            }
+        },
         Encoding::Protobuf => {
             let msg = pb::Telemetry::decode(payload)
                 .map_err(|e| DecodeError::new(format!("not a valid Telemetry protobuf: {e}")))?;
@@ -142,27 +146,36 @@ pub fn decode_batch(encoding: Encoding, body: &[u8]) -> Result<DecodedBatch, Dec
     }
 }
 
+/// The JSON message as it travels.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    machine_id: String,
+    seq: u64,
+    ts: String,
+    metrics: serde_json::Map<String, serde_json::Value>,
+}
+
 fn decode_json_value(value: serde_json::Value) -> Result<TelemetryMessage, DecodeError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Wire {
-        machine_id: String,
-        seq: u64,
-        ts: String,
-        metrics: serde_json::Map<String, serde_json::Value>,
-    }
     let machine_hint = value
         .get("machine_id")
         .and_then(|v| v.as_str())
         .map(|s| s.chars().take(64).collect::<String>());
     let seq_hint = value.get("seq").and_then(|v| v.as_u64());
+    let wire: Wire = serde_json::from_value(value).map_err(|e| DecodeError {
+        detail: format!("invalid message: {e}"),
+        machine_hint,
+        seq_hint,
+    })?;
+    from_wire(wire)
+}
+
+fn from_wire(wire: Wire) -> Result<TelemetryMessage, DecodeError> {
     let hinted = |detail: String| DecodeError {
         detail,
-        machine_hint: machine_hint.clone(),
-        seq_hint,
+        machine_hint: Some(truncate(&wire.machine_id)),
+        seq_hint: Some(wire.seq),
     };
-    let wire: Wire =
-        serde_json::from_value(value).map_err(|e| hinted(format!("invalid message: {e}")))?;
     let machine_id = MachineId::parse(&wire.machine_id).map_err(|e| hinted(e.to_string()))?;
     let seq = Seq::new(wire.seq).map_err(|e| hinted(e.to_string()))?;
     let ts = DateTime::parse_from_rfc3339(&wire.ts)

@@ -26,6 +26,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // With TZ unset, glibc re-reads /etc/localtime on every localtime() call, which the MQTT
+    // client library makes for each message. Naming the zone lets glibc cache it. Done first,
+    // while the process is still single-threaded.
+    if std::env::var_os("TZ").is_none() {
+        std::env::set_var("TZ", ":/etc/localtime");
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -79,8 +79,8 @@ impl IngestMetrics {
                     "Time from a message's device timestamp to its database commit",
                 )
                 .buckets(vec![
-                    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
-                    2.5, 5.0, 10.0, 30.0, 60.0,
+                    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,
+                    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 ]),
             )?,
             queue_depth: IntGauge::new(

@@ -6,9 +6,7 @@ use aurum_ports::{
     HealthCheck, HealthStatus, MachineKey, StoreError, TelemetryStore, WriteBatch, WriteOutcome,
 };
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{
-    Array, BigInt, Binary, Double, Integer, Jsonb, Nullable, Text, Timestamptz,
-};
+use diesel::sql_types::{Array, BigInt, Binary, Double, Integer, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
@@ -31,13 +29,31 @@ const ROWS_PER_STATEMENT: usize = 10_000;
 
 const INSERT_TELEMETRY: &str = "\
     INSERT INTO ingestion.telemetry (machine_key, seq, ts, received_at, metrics) \
-    SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::jsonb[]) \
+    SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::text[]::jsonb[]) \
     ON CONFLICT DO NOTHING";
 
 const INSERT_TELEMETRY_RETURNING: &str = "\
     INSERT INTO ingestion.telemetry (machine_key, seq, ts, received_at, metrics) \
-    SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::jsonb[]) \
+    SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::text[]::jsonb[]) \
     ON CONFLICT DO NOTHING RETURNING machine_key, seq";
+
+/// The readings as a JSON object, written straight to text (no intermediate JSON tree: this
+/// runs for every message).
+fn readings_json(readings: &[aurum_domain::Reading]) -> String {
+    struct AsMap<'a>(&'a [aurum_domain::Reading]);
+    impl serde::Serialize for AsMap<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for r in self.0 {
+                m.serialize_entry(r.metric.as_str(), &r.value)?;
+            }
+            m.end()
+        }
+    }
+    // Names and finite floats always serialise.
+    serde_json::to_string(&AsMap(readings)).unwrap_or_else(|_| "{}".to_owned())
+}
 
 #[derive(QueryableByName)]
 struct Inserted {
@@ -74,12 +90,7 @@ impl TelemetryStore for PgTelemetryStore {
                     seqs.push(m.seq.as_i64());
                     ts.push(m.ts);
                     received.push(m.received_at);
-                    metrics.push(serde_json::Value::Object(
-                        m.readings
-                            .iter()
-                            .map(|r| (r.metric.to_string(), serde_json::Value::from(r.value)))
-                            .collect(),
-                    ));
+                    metrics.push(readings_json(&m.readings));
                 }
                 let query = diesel::sql_query(if batch.report_inserted {
                     INSERT_TELEMETRY_RETURNING
@@ -90,7 +101,7 @@ impl TelemetryStore for PgTelemetryStore {
                 .bind::<Array<BigInt>, _>(seqs)
                 .bind::<Array<Timestamptz>, _>(ts)
                 .bind::<Array<Timestamptz>, _>(received)
-                .bind::<Array<Jsonb>, _>(metrics);
+                .bind::<Array<Text>, _>(metrics);
                 let inserted = if batch.report_inserted {
                     let rows: Vec<Inserted> = query.load(conn).await?;
                     let n = rows.len() as u64;
