@@ -111,6 +111,8 @@ impl Provider for SecretFiles {
 }
 
 #[cfg(test)]
+// figment's Jail fixes the closure's error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use crate::{DatabaseSettings, MqttSettings};

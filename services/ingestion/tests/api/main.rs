@@ -1,5 +1,8 @@
 //! The ingestion service's behaviour, against a real PostgreSQL and real Mosquitto brokers.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod health;
 mod helpers;
 mod machines;
