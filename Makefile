@@ -38,13 +38,12 @@ build-deps: ## Install only the build dependencies (cmake, pkg-config, libssl-de
 build: build-deps ## Build the workspace (debug profile)
 	cd "$(ROOT)" && $(CARGO) build --workspace
 
-test: deps ## Run every test of the workspace (nextest when installed, plus doc tests)
+test: deps ## Run every test of the workspace (nextest when installed)
 	cd "$(ROOT)" && if command -v cargo-nextest >/dev/null 2>&1; then \
 		env -u RUST_LOG $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-		env -u RUST_LOG $(CARGO) test --workspace --all-targets --no-fail-fast; \
+		env -u RUST_LOG $(CARGO) test --workspace --no-fail-fast; \
 	fi
-	cd "$(ROOT)" && env -u RUST_LOG $(CARGO) test --workspace --doc
 
 lint: build-deps ## rustfmt check and clippy with warnings denied
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check

@@ -103,11 +103,20 @@ pub async fn request_context(
     }
     span.set_attribute("request_id", id.to_string());
 
+    let started = std::time::Instant::now();
     let result = CURRENT
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await;
     let mut res = result?;
-    span.record("http.status_code", res.status().as_u16());
+    let status = res.status().as_u16();
+    span.record("http.status_code", status);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        )
+    });
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }

@@ -1,6 +1,7 @@
 //! `spawn_app()` and friends: each test gets its own database, spool and (when it needs one)
 //! its own broker.
 
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aurum_config::MqttSettings;
@@ -196,4 +197,62 @@ pub async fn publish_until_acked(p: &Publisher, topic: &str, payload: Vec<u8>) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the broker never acknowledged a message");
+}
+
+/// The service as a separate process, so a test can SIGKILL it.
+pub struct Process {
+    pub child: Child,
+    pub port: u16,
+}
+
+pub fn spawn_binary(
+    db: &TestDb,
+    broker: &Broker,
+    spool: &std::path::Path,
+    port: u16,
+    log: &std::path::Path,
+) -> Process {
+    let s = db.settings("aurumai_ingestion");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_aurum-ingestion"))
+        .arg("serve")
+        .env_clear()
+        .env("AURUM_CONFIG", "/nonexistent/aurumai.toml")
+        .env("AURUM_HTTP__PORT", port.to_string())
+        .env("AURUM_DATABASE__HOST", &s.host)
+        .env("AURUM_DATABASE__PORT", s.port.to_string())
+        .env("AURUM_DATABASE__NAME", &s.name)
+        .env("AURUM_DATABASE__USER", &s.user)
+        .env("AURUM_DATABASE__SSLMODE", "disable")
+        .env("AURUM_MQTT__URL", broker.url())
+        .env("AURUM_MQTT__CLIENT_ID", format!("ingestion-{}", db.name))
+        .env("AURUM_INGEST__SPOOL_DIR", spool)
+        // A long batch window keeps many received messages uncommitted at any moment, so
+        // the kill lands while some are in flight.
+        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "300")
+        .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start aurum-ingestion");
+    Process { child, port }
+}
+
+pub async fn ready(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    eventually(Duration::from_secs(30), || {
+        let url = url.clone();
+        async move {
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        }
+    })
+    .await
 }

@@ -5,6 +5,7 @@
 
 mod health;
 mod helpers;
+mod logging;
 mod machines;
 mod reliability;
 mod storage;

@@ -1,7 +1,6 @@
 //! Nothing published is lost, and nothing is stored twice, when the service is killed, the
 //! broker restarts, or the database goes away for a while.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aurum_mqtt::telemetry_topic;
@@ -10,66 +9,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::helpers::{
-    config_for, message, publish_until_acked, spawn_app_with_broker, TestApp, TENANT,
+    config_for, message, publish_until_acked, ready, spawn_app_with_broker, spawn_binary, TestApp,
+    TENANT,
 };
-
-/// The service as a separate process, so a test can SIGKILL it.
-struct Process {
-    child: Child,
-    port: u16,
-}
-
-fn spawn_binary(
-    db: &TestDb,
-    broker: &Broker,
-    spool: &std::path::Path,
-    port: u16,
-    log: &std::path::Path,
-) -> Process {
-    let s = db.settings("aurumai_ingestion");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aurum-ingestion"))
-        .arg("serve")
-        .env_clear()
-        .env("AURUM_CONFIG", "/nonexistent/aurumai.toml")
-        .env("AURUM_HTTP__PORT", port.to_string())
-        .env("AURUM_DATABASE__HOST", &s.host)
-        .env("AURUM_DATABASE__PORT", s.port.to_string())
-        .env("AURUM_DATABASE__NAME", &s.name)
-        .env("AURUM_DATABASE__USER", &s.user)
-        .env("AURUM_DATABASE__SSLMODE", "disable")
-        .env("AURUM_MQTT__URL", broker.url())
-        .env("AURUM_MQTT__CLIENT_ID", format!("ingestion-{}", db.name))
-        .env("AURUM_INGEST__SPOOL_DIR", spool)
-        // A long batch window keeps many received messages uncommitted at any moment, so
-        // the kill lands while some are in flight.
-        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "300")
-        .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start aurum-ingestion");
-    Process { child, port }
-}
-
-async fn ready(port: u16) -> bool {
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    eventually(Duration::from_secs(30), || {
-        let url = url.clone();
-        async move {
-            reqwest::get(&url)
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false)
-        }
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_service_loses_nothing_and_duplicates_nothing() {
