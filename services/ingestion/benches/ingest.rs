@@ -10,7 +10,7 @@
 //! `BENCH_MESSAGES` (default 200000), `BENCH_MACHINES` (100) and `BENCH_LATENCY_S` (20).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,55 +114,99 @@ struct BrokerRates {
     drain: f64,
 }
 
+/// The discarding subscriber runs in a process of its own, as the service does in (c): paho
+/// serialises the clients of one process on a shared lock, so a subscriber beside the
+/// publisher would measure that lock, not the broker.
+struct Subscriber {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Subscriber {
+    /// Starts a subscriber that exits after `count` messages (0: as soon as it subscribed),
+    /// keeping its session for `expiry_s` seconds after it leaves.
+    async fn start(broker: &Broker, count: u64, expiry_s: u32) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .env("AURUM_BENCH_CHILD", "subscribe")
+            .env("AURUM_BENCH_URL", broker.url())
+            .env("AURUM_BENCH_COUNT", count.to_string())
+            .env("AURUM_BENCH_EXPIRY", expiry_s.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+        Self { child, lines }
+    }
+
+    /// Waits for the exit; returns the seconds from subscribing to the last message.
+    async fn finish(mut self) -> f64 {
+        let secs = self
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.child.wait().await.unwrap();
+        secs
+    }
+}
+
+/// The child side of [`Subscriber`].
+async fn subscriber_child() {
+    let url = std::env::var("AURUM_BENCH_URL").unwrap();
+    let count: u64 = std::env::var("AURUM_BENCH_COUNT").unwrap().parse().unwrap();
+    let mut settings = MqttSettings::local("bench-discard");
+    settings.url = url;
+    settings.session_expiry_s = std::env::var("AURUM_BENCH_EXPIRY")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = Arc::clone(&received);
+    let start = Instant::now();
+    let consumer = Consumer::start(
+        &settings,
+        "$share/discard/aurum/v1/+/+/telemetry".into(),
+        move |_d| {
+            r.fetch_add(1, Ordering::Relaxed);
+        },
+    )
+    .unwrap();
+    while !consumer.is_connected() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("ready");
+    while received.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    println!("{}", start.elapsed().as_secs_f64());
+    consumer.disconnect().await;
+}
+
 /// (a) Broker -> one discarding subscriber, live and from a backlog.
 async fn broker_rate(broker: &Broker, n: u64, machines: u64) -> BrokerRates {
-    let received = Arc::new(AtomicU64::new(0));
-    let filter = "$share/discard/aurum/v1/+/+/telemetry".to_owned();
-    let subscribe = |received: Arc<AtomicU64>, expiry: u32| {
-        let mut settings = mqtt(broker, "bench-discard");
-        settings.session_expiry_s = expiry;
-        Consumer::start(&settings, filter.clone(), move |_d| {
-            received.fetch_add(1, Ordering::Relaxed);
-        })
-        .unwrap()
-    };
-    let wait_received = |target: u64, start: Instant| {
-        let received = Arc::clone(&received);
-        async move {
-            while received.load(Ordering::Relaxed) < target {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                assert!(
-                    start.elapsed() < Duration::from_secs(600),
-                    "broker delivery stalled"
-                );
-            }
-            start.elapsed()
-        }
-    };
     let p = Publisher::connect(&mqtt(broker, "bench-pub-a"), 1000)
         .await
         .unwrap();
 
-    // Live.
-    let consumer = subscribe(Arc::clone(&received), 3600);
-    while !consumer.is_connected() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Live: the clock runs from the first publish to the last message received.
+    let live_sub = Subscriber::start(broker, n, 3600).await;
     let start = Instant::now();
     publish(&p, n, machines, 1, 1000, 0.0).await;
-    let live = n as f64 / wait_received(n, start).await.as_secs_f64();
-    consumer.disconnect().await;
-    drop(consumer);
+    live_sub.finish().await;
+    let live = n as f64 / start.elapsed().as_secs_f64();
 
-    // Backlog: queued while the subscriber is away, then drained.
+    // Backlog: queued while the subscriber is away, then drained. Session expiry 0 on the
+    // draining connection ends the session with it, so nothing queues for it during (c).
     publish(&p, n, machines, 1, 1000, 0.0).await;
     p.disconnect().await.ok();
-    let start = Instant::now();
-    // Session expiry 0 on this last connection: the session ends with it, so the broker
-    // stops queueing for it before (c).
-    let consumer = subscribe(Arc::clone(&received), 0);
-    let drain = n as f64 / wait_received(2 * n, start).await.as_secs_f64();
-    consumer.disconnect().await;
+    let drain_sub = Subscriber::start(broker, n, 0).await;
+    let drain = n as f64 / drain_sub.finish().await;
     BrokerRates { live, drain }
 }
 
@@ -217,7 +261,7 @@ async fn copy_rate(db: &TestDb, n: u64, machines: u64) -> f64 {
 }
 
 struct Service {
-    child: Child,
+    child: std::process::Child,
     port: u16,
 }
 
@@ -343,6 +387,9 @@ async fn committed(port: u16) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var_os("AURUM_BENCH_CHILD").is_some() {
+        return subscriber_child().await;
+    }
     let n = env_or("BENCH_MESSAGES", 200_000);
     let machines = env_or("BENCH_MACHINES", 100);
     let latency_s = env_or("BENCH_LATENCY_S", 20);

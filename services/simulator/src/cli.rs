@@ -108,6 +108,10 @@ pub struct RunArgs {
     /// Seed of the random generators (default: random, and logged).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The first message's seq for every machine (default: microseconds since the Unix epoch,
+    /// so a restarted simulator never reuses a seq the platform already stored).
+    #[arg(long)]
+    pub first_seq: Option<u64>,
     /// Write the ground-truth labels of every message sent to this CSV file.
     #[arg(long)]
     pub labels_csv: Option<PathBuf>,
@@ -208,6 +212,9 @@ impl RunArgs {
             count: self.count,
             time_scale: self.time_scale,
             seed: self.seed.unwrap_or_else(rand::random),
+            first_seq: self.first_seq.unwrap_or_else(|| {
+                u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1)
+            }),
             labels_csv: self.labels_csv.clone(),
             drain_timeout: seconds("--drain-timeout-s", self.drain_timeout_s)?,
             lifecycle: LifecycleParams::default(),

@@ -79,6 +79,11 @@ impl SimMachine {
         self.lifecycle.run_index()
     }
 
+    /// Makes the next sample's seq `first`: a live run continues above what earlier runs sent.
+    pub fn start_seq_at(&mut self, first: u64) {
+        self.next_seq = first;
+    }
+
     /// The seq the next sample gets (1 for the first).
     pub fn next_seq(&self) -> u64 {
         self.next_seq

@@ -37,6 +37,8 @@ pub struct RunConfig {
     /// Simulated seconds per wall second.
     pub time_scale: f64,
     pub seed: u64,
+    /// Every machine's first seq.
+    pub first_seq: u64,
     pub labels_csv: Option<PathBuf>,
     /// How long to wait for outstanding acknowledgements when stopping.
     pub drain_timeout: Duration,
@@ -129,6 +131,9 @@ pub async fn run(
     let period = validate(&config)?;
     let dt_sim_s = config.time_scale / config.rate;
     let mut machines = fleet::build(&config.machines, config.seed, config.lifecycle);
+    for m in &mut machines {
+        m.start_seq_at(config.first_seq);
+    }
     let mut labels = config
         .labels_csv
         .as_deref()

@@ -131,6 +131,7 @@ async fn posts_batches(encoding: Encoding) {
         count: Some(5),
         time_scale: 60.0,
         seed: 3,
+        first_seq: 1,
         labels_csv: None,
         drain_timeout: Duration::from_secs(10),
         lifecycle: LifecycleParams::default(),

@@ -99,6 +99,7 @@ fn config(url: &str, encoding: Encoding, count: Option<u64>, labels: Option<Path
         count,
         time_scale: 3_600.0,
         seed: 7,
+        first_seq: 1,
         labels_csv: labels,
         drain_timeout: Duration::from_secs(5),
         lifecycle: LifecycleParams::default(),
