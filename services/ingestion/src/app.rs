@@ -172,6 +172,10 @@ impl Application {
                 connected: consumer.connection_flag(),
                 metrics: metrics.clone(),
             }));
+            background.push(tokio::spawn(watch_broker(
+                consumer.connection_flag(),
+                metrics.clone(),
+            )));
             Some(consumer)
         } else {
             None
@@ -323,6 +327,14 @@ async fn maintain(
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+async fn watch_broker(connected: Arc<std::sync::atomic::AtomicBool>, metrics: IngestMetrics) {
+    loop {
+        let up = connected.load(std::sync::atomic::Ordering::SeqCst);
+        metrics.broker_connected.set(i64::from(up));
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
