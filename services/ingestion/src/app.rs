@@ -33,6 +33,7 @@ pub struct AppState {
     pub store: Arc<dyn TelemetryStore>,
     pub metrics: IngestMetrics,
     pub max_batch_messages: usize,
+    pub body_limit_bytes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +200,7 @@ impl Application {
             store,
             metrics,
             max_batch_messages: ingest.max_batch_messages,
+            body_limit_bytes: config.http.body_limit_bytes,
         });
         let readiness = web::Data::new(readiness);
         let registry = web::Data::new(registry);

@@ -9,5 +9,5 @@ mod request_id;
 
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
-pub use problem::{json_config, payload_config, Problem};
+pub use problem::{json_config, payload_config, read_body, Problem};
 pub use request_id::{request_context, RequestId};

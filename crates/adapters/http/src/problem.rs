@@ -112,9 +112,38 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
         })
 }
 
-/// Raw bodies (`web::Bytes`): the same limit, answered with 413 problem+json.
+/// Raw bodies (`web::Bytes`): the same limit. Handlers that want a problem+json 413 read the
+/// body with [`read_body`] instead.
 pub fn payload_config(limit: usize) -> actix_web::web::PayloadConfig {
     actix_web::web::PayloadConfig::new(limit)
+}
+
+/// Reads a raw body of at most `limit` bytes; a larger one is refused with 413 problem+json
+/// as soon as it is known to be too large (from Content-Length, or while streaming).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, Problem> {
+    use futures::StreamExt;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mut body = actix_web::web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Problem::bad_request(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 pub(crate) fn too_large(limit: usize) -> Problem {

@@ -46,9 +46,10 @@ struct BatchResponse {
 pub async fn post_batch(
     req: HttpRequest,
     tenant: Tenant,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
+    let body = aurum_http::read_body(&req, payload, state.body_limit_bytes).await?;
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)

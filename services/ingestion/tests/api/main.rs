@@ -8,6 +8,7 @@ mod helpers;
 mod logging;
 mod machines;
 mod reliability;
+mod startup;
 mod storage;
 mod telemetry_http;
 mod telemetry_mqtt;

@@ -111,6 +111,7 @@ async fn malformed_and_oversized_bodies_get_problem_responses() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     let r = app
         .client
         .post(app.url("/v1/telemetry"))
