@@ -157,3 +157,67 @@ async fn garbage_on_mqtt_is_quarantined_and_the_service_keeps_running() {
         .await;
     assert_eq!(kept, cases.len() as i64);
 }
+
+/// `aurum_ingest_messages_received_total{source="mqtt"}` of one replica.
+async fn received_over_mqtt(client: &reqwest::Client, address: &str) -> u64 {
+    let text = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("aurum_ingest_messages_received_total{source=\"mqtt\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_split_the_stream_and_store_each_message_once() {
+    const N: u64 = 1_000;
+    let first = spawn_app_with_broker().await;
+    // A second replica: same database and broker, its own client id and spool.
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::config_for(&first.db, first.broker.as_ref(), spool.path());
+    config.mqtt.client_id = format!("{}-replica-2", config.mqtt.client_id);
+    let second = aurum_ingestion::Application::build(config, prometheus::Registry::new())
+        .await
+        .unwrap();
+    let second_address = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    let ready = eventually(Duration::from_secs(20), || async {
+        first
+            .client
+            .get(format!("{second_address}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ready);
+
+    first.register("TRUCK-21", "haul_truck").await;
+    let p = first.publisher().await;
+    let topic = telemetry_topic(TENANT, "TRUCK-21");
+    for seq in 1..=N {
+        let m = message("TRUCK-21", seq, Utc::now(), json!({"rpm": 1600.0}));
+        p.publish(&topic, m.to_string().into_bytes(), "application/json", None)
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            first.telemetry_rows().await == N as i64
+        })
+        .await,
+        "rows: {}",
+        first.telemetry_rows().await
+    );
+    let a = received_over_mqtt(&first.client, &first.address).await;
+    let b = received_over_mqtt(&first.client, &second_address).await;
+    assert_eq!(a + b, N, "each message went to exactly one replica");
+    assert!(a > 0 && b > 0, "both replicas took a share: {a} and {b}");
+}
