@@ -379,10 +379,7 @@ async fn committed(port: u16) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("aurum_ingest_messages_written_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
+    aurum_testkit::metric_value(&text, "aurum_ingest_messages_written_total").unwrap_or(0.0) as u64
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -118,51 +118,45 @@ impl TelemetryMaintenance for PgTelemetryMaintenance {
             name: String,
         }
         let cutoff = now.date_naive() - Days::new(u64::from(retention_days));
+        let cutoff_start = cutoff
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        if is_hypertable(&mut conn).await.map_err(store_error)? {
-            diesel::sql_query("SELECT drop_chunks('ingestion.telemetry', older_than => $1)")
-                .bind::<diesel::sql_types::Timestamptz, _>(
-                    cutoff
-                        .and_hms_opt(0, 0, 0)
-                        .map(|t| t.and_utc())
-                        .unwrap_or(now),
-                )
-                .execute(&mut conn)
-                .await
-                .map_err(store_error)?;
-            return Ok(Vec::new());
-        }
+        let hypertable = is_hypertable(&mut conn).await.map_err(store_error)?;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
             diesel::sql_query(LOCK).execute(conn).await?;
-            let parts: Vec<Part> = diesel::sql_query(
-                "SELECT c.relname::text AS name FROM pg_inherits i \
+            let mut dropped = Vec::new();
+            if hypertable {
+                diesel::sql_query("SELECT drop_chunks('ingestion.telemetry', older_than => $1)")
+                    .bind::<diesel::sql_types::Timestamptz, _>(cutoff_start)
+                    .execute(conn)
+                    .await?;
+            } else {
+                let parts: Vec<Part> = diesel::sql_query(
+                    "SELECT c.relname::text AS name FROM pg_inherits i \
                      JOIN pg_class c ON c.oid = i.inhrelid \
                      JOIN pg_class p ON p.oid = i.inhparent \
                      JOIN pg_namespace n ON n.oid = p.relnamespace \
                      WHERE n.nspname = 'ingestion' AND p.relname = 'telemetry'",
-            )
-            .load(conn)
-            .await?;
-            let mut dropped = Vec::new();
-            for p in parts {
-                // A day's partition holds [day, day + 1): drop it once day + 1 <= cutoff.
-                let Some(day) = partition_day(&p.name) else {
-                    continue;
-                };
-                if day + Days::new(1) <= cutoff {
-                    diesel::sql_query(format!("DROP TABLE ingestion.{}", partition_name(day)))
-                        .execute(conn)
-                        .await?;
-                    dropped.push(p.name);
+                )
+                .load(conn)
+                .await?;
+                for p in parts {
+                    // A day's partition holds [day, day + 1): drop it once day + 1 <= cutoff.
+                    let Some(day) = partition_day(&p.name) else {
+                        continue;
+                    };
+                    if day + Days::new(1) <= cutoff {
+                        diesel::sql_query(format!("DROP TABLE ingestion.{}", partition_name(day)))
+                            .execute(conn)
+                            .await?;
+                        dropped.push(p.name);
+                    }
                 }
             }
             diesel::sql_query("DELETE FROM ingestion.quarantine WHERE received_at < $1")
-                .bind::<diesel::sql_types::Timestamptz, _>(
-                    cutoff
-                        .and_hms_opt(0, 0, 0)
-                        .map(|t| t.and_utc())
-                        .unwrap_or(now),
-                )
+                .bind::<diesel::sql_types::Timestamptz, _>(cutoff_start)
                 .execute(conn)
                 .await?;
             Ok(dropped)

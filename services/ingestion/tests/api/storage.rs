@@ -97,7 +97,22 @@ async fn partitions_are_created_ahead_and_dropped_whole_after_retention() {
         ))
         .await
         .unwrap();
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO ingestion.quarantine (dedup_key, received_at, source, reason, detail) VALUES \
+             ('old', '{old}', 'mqtt', 'malformed_payload', 'x'), ('new', '{now}', 'mqtt', 'malformed_payload', 'x')",
+            old = old.to_rfc3339(),
+            now = now.to_rfc3339(),
+        ))
+        .await
+        .unwrap();
     let dropped = m.apply_retention(now, 90).await.unwrap();
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingestion.quarantine").await,
+        1,
+        "old quarantine rows go too"
+    );
     assert_eq!(dropped.len(), 10, "{dropped:?}");
     assert_eq!(
         db.count("SELECT count(*) FROM ingestion.telemetry").await,

@@ -168,10 +168,11 @@ async fn received_over_mqtt(client: &reqwest::Client, address: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("aurum_ingest_messages_received_total{source=\"mqtt\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    aurum_testkit::metric_value(
+        &text,
+        "aurum_ingest_messages_received_total{source=\"mqtt\"}",
+    )
+    .unwrap_or(0.0) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
