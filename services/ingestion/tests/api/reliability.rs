@@ -202,3 +202,74 @@ async fn a_database_outage_is_reported_and_ridden_out() {
     );
     assert!(t.wait_ready(Duration::from_secs(20)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_what_was_received_and_exits_cleanly() {
+    const N: u64 = 2_000;
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let spool_dir = dir.path().join("spool");
+    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+        .await
+        .unwrap();
+    let port = free_port();
+    let mut first = spawn_binary(&db, &broker, &spool_dir, port, &log);
+    assert!(ready(port).await);
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/machines"))
+        .header("X-Aurum-Tenant", TENANT)
+        .json(&json!({"id": "MILL-3", "machine_type": "grinding_mill"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let mut settings = aurum_config::MqttSettings::local(&format!("pub-{}", db.name));
+    settings.url = broker.url();
+    let publisher = aurum_mqtt::Publisher::connect(&settings, 100)
+        .await
+        .unwrap();
+    let topic = telemetry_topic(TENANT, "MILL-3");
+    for seq in 1..=N / 2 {
+        let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
+        publish_until_acked(&publisher, &topic, m.to_string().into_bytes()).await;
+    }
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(first.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The rest arrives while the service is stopping or gone: the broker queues it.
+    for seq in N / 2 + 1..=N {
+        let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
+        publish_until_acked(&publisher, &topic, m.to_string().into_bytes()).await;
+    }
+    let exit = first.child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "SIGTERM must end the service cleanly: {exit:?}"
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("shutting down"), "{log_text}");
+
+    let mut second = spawn_binary(&db, &broker, &spool_dir, port, &log);
+    let all = eventually(Duration::from_secs(30), || async {
+        db.count("SELECT count(*) FROM ingestion.telemetry").await == N as i64
+    })
+    .await;
+    second.child.kill().ok();
+    second.child.wait().ok();
+    assert!(
+        all,
+        "rows: {}",
+        db.count("SELECT count(*) FROM ingestion.telemetry").await
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !log_text.contains("replaying spooled messages"),
+        "a clean stop leaves nothing to replay"
+    );
+}
