@@ -71,7 +71,7 @@ proptest! {
         let metrics = [("vibration", value)];
         let m = OutgoingMessage { machine_id: &id, seq, ts, metrics: &metrics };
         prop_assert!(v.is_valid(&m.to_json_value()));
-        let body: Value = serde_json::from_slice(&encode_batch(Encoding::Json, &[m.clone()])).unwrap();
+        let body: Value = serde_json::from_slice(&encode_batch(Encoding::Json, std::slice::from_ref(&m))).unwrap();
         prop_assert!(batch.is_valid(&body));
         prop_assert!(decode_batch(Encoding::Json, body.to_string().as_bytes()).is_ok());
     }
