@@ -5,6 +5,7 @@
 
 pub mod catalogue;
 pub mod downsampling;
+pub mod features;
 pub mod ids;
 pub mod machine;
 pub mod telemetry;
@@ -12,6 +13,10 @@ pub mod validation;
 
 pub use catalogue::{MetricSpec, Unit};
 pub use downsampling::{Bucket, BucketQuery, Step, TimeRange};
+pub use features::{
+    Baseline, BaselineBuilder, FeatureError, FeatureSchema, FeatureVector, HealthyBaseline,
+    MetricFeatures, MetricWindow, Sample, WindowSpec, WindowStats,
+};
 pub use ids::{IdError, MachineId, MetricName, SiteId, TenantId};
 pub use machine::{Machine, MachineType, NewMachine};
 pub use telemetry::{Reading, Seq, TelemetryMessage};
