@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint fmt bench bench-ingest clean-demo
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest clean-demo
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -48,6 +48,9 @@ test: deps ## Run every test of the workspace (nextest when installed)
 lint: build-deps ## rustfmt check and clippy with warnings denied
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
 	cd "$(ROOT)" && $(CARGO) clippy --workspace --all-targets -- -D warnings
+
+audit: ## Dependency advisories (cargo-audit) and licence/ban/source policy (cargo-deny), offline
+	bash "$(SCRIPTS)/audit.sh"
 
 fmt: ## Format the workspace with rustfmt
 	cd "$(ROOT)" && $(CARGO) fmt --all
