@@ -131,9 +131,10 @@ impl Consumer {
         Arc::clone(&self.connected)
     }
 
-    /// Stops reading and disconnects; the broker keeps the session and queues for it.
+    /// Disconnects; the broker keeps the session and queues for it. The message handler stays
+    /// installed until the broker has the DISCONNECT: paho acknowledges a message when it
+    /// arrives, so one arriving while no handler was installed would be lost.
     pub async fn disconnect(&self) {
-        self.client.stop_consuming();
         if self.client.is_connected() {
             if let Err(e) = self.client.disconnect(None).await {
                 tracing::warn!(error = %e, "MQTT disconnect failed");
