@@ -25,6 +25,8 @@ use crate::metrics::IngestMetrics;
 const QUARANTINE_PAYLOAD_BYTES: usize = 4096;
 /// How long "this machine is not registered" is believed before asking the database again.
 const UNKNOWN_MACHINE_TTL: Duration = Duration::from_secs(5);
+/// Cache entries kept at most; registered machines always fit, unknown ids make room.
+const MAX_CACHED_MACHINES: usize = 100_000;
 
 /// Where a payload came from, for quarantine records and dedup keys.
 #[derive(Debug, Clone)]
@@ -128,7 +130,13 @@ impl Ingestor {
             None => Known::No(Instant::now()),
         };
         if let Ok(mut c) = self.cache.write() {
-            c.insert(key, entry);
+            // Unknown ids come from the outside: never let them grow the cache without bound.
+            if c.len() >= MAX_CACHED_MACHINES {
+                c.retain(|_, k| matches!(k, Known::Yes(..)));
+            }
+            if c.len() < MAX_CACHED_MACHINES || matches!(entry, Known::Yes(..)) {
+                c.insert(key, entry);
+            }
         }
         Ok(found.map(|m| (m.key, m.machine.machine_type)))
     }
