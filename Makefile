@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest clean-demo
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest clean-demo images-lint
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -63,3 +63,6 @@ bench-ingest: ## Ingestion throughput benchmark (deploy/scripts/bench-ingest.sh;
 
 clean-demo: ## Remove the demo's local state (.aurumai/: logs, spool, broker data); the database stays
 	rm -rf -- "$(ROOT)/.aurumai"
+
+images-lint: ## Lint deploy/docker/Dockerfile: hadolint + image policy (pinned bases, non-root USER, STOPSIGNAL)
+	bash "$(SCRIPTS)/lint-images.sh"
