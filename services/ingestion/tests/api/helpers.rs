@@ -202,7 +202,6 @@ pub async fn publish_until_acked(p: &Publisher, topic: &str, payload: Vec<u8>) {
 /// The service as a separate process, so a test can SIGKILL it.
 pub struct Process {
     pub child: Child,
-    pub port: u16,
 }
 
 pub fn spawn_binary(
@@ -240,7 +239,7 @@ pub fn spawn_binary(
         .stdin(Stdio::null())
         .spawn()
         .expect("start aurum-ingestion");
-    Process { child, port }
+    Process { child }
 }
 
 pub async fn ready(port: u16) -> bool {
@@ -255,4 +254,82 @@ pub async fn ready(port: u16) -> bool {
         }
     })
     .await
+}
+
+/// The service as a process of its own (so a test can signal it), with its database, broker,
+/// spool and log file.
+pub struct ProcessFixture {
+    pub db: TestDb,
+    pub broker: Broker,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ProcessFixture {
+    /// Creates the database and broker, migrates, and starts the first process.
+    pub async fn start() -> (Self, Process) {
+        let db = TestDb::create().await;
+        let broker = Broker::start();
+        aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+            .await
+            .expect("migrate");
+        let f = Self {
+            db,
+            broker,
+            port: aurum_testkit::free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let p = f.spawn().await;
+        (f, p)
+    }
+
+    /// Starts a process on the fixture's port, spool and log, and waits until it is ready.
+    pub async fn spawn(&self) -> Process {
+        let p = spawn_binary(
+            &self.db,
+            &self.broker,
+            &self.dir.path().join("spool"),
+            self.port,
+            &self.log(),
+        );
+        assert!(
+            ready(self.port).await,
+            "service not ready; log:\n{}",
+            self.log_text()
+        );
+        p
+    }
+
+    pub fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("service.log")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    pub async fn register(&self, id: &str, machine_type: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/v1/machines", self.port))
+            .header("X-Aurum-Tenant", TENANT)
+            .json(&json!({ "id": id, "machine_type": machine_type }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201);
+    }
+
+    pub async fn publisher(&self) -> Publisher {
+        let mut settings = MqttSettings::local(&format!("pub-{}", self.db.name));
+        settings.url = self.broker.url();
+        Publisher::connect(&settings, 100)
+            .await
+            .expect("publisher connects")
+    }
+
+    pub async fn rows(&self) -> i64 {
+        self.db
+            .count("SELECT count(*) FROM ingestion.telemetry")
+            .await
+    }
 }

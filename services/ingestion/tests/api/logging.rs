@@ -1,21 +1,11 @@
 //! Logs are JSON lines that carry the request id and the trace id, and never a secret.
 
-use aurum_testkit::{free_port, Broker, TestDb};
-
-use crate::helpers::{ready, spawn_binary};
+use crate::helpers::ProcessFixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_log_line_of_a_request_carries_its_request_id_and_trace_id() {
-    let db = TestDb::create().await;
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("service.log");
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
-        .await
-        .unwrap();
-    let port = free_port();
-    let mut service = spawn_binary(&db, &broker, &dir.path().join("spool"), port, &log);
-    assert!(ready(port).await);
+    let (f, mut service) = ProcessFixture::start().await;
+    let port = f.port;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let r = reqwest::Client::new()
@@ -31,7 +21,7 @@ async fn every_log_line_of_a_request_carries_its_request_id_and_trace_id() {
     service.child.kill().ok();
     service.child.wait().ok();
 
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = f.log_text();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| l.starts_with('{'))

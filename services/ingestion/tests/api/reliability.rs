@@ -4,44 +4,21 @@
 use std::time::Duration;
 
 use aurum_mqtt::telemetry_topic;
-use aurum_testkit::{eventually, free_port, Broker, TcpProxy, TestDb};
+use aurum_testkit::{eventually, Broker, TcpProxy, TestDb};
 use chrono::Utc;
 use serde_json::json;
 
 use crate::helpers::{
-    config_for, message, publish_until_acked, ready, spawn_app_with_broker, spawn_binary, TestApp,
+    config_for, message, publish_until_acked, spawn_app_with_broker, ProcessFixture, TestApp,
     TENANT,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_service_loses_nothing_and_duplicates_nothing() {
     const N: u64 = 3_000;
-    let db = TestDb::create().await;
-    let broker = Broker::start();
-    let spool = tempfile::tempdir().unwrap();
-    let log = spool.path().join("service.log");
-    let spool_dir = spool.path().join("spool");
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
-        .await
-        .unwrap();
-
-    let port = free_port();
-    let mut first = spawn_binary(&db, &broker, &spool_dir, port, &log);
-    assert!(ready(port).await, "first instance not ready");
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v1/machines"))
-        .header("X-Aurum-Tenant", TENANT)
-        .json(&json!({"id": "TRUCK-21", "machine_type": "haul_truck"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-
-    let mut settings = aurum_config::MqttSettings::local(&format!("pub-{}", db.name));
-    settings.url = broker.url();
-    let publisher = aurum_mqtt::Publisher::connect(&settings, 100)
-        .await
-        .unwrap();
+    let (f, mut first) = ProcessFixture::start().await;
+    f.register("TRUCK-21", "haul_truck").await;
+    let publisher = f.publisher().await;
     let topic = telemetry_topic(TENANT, "TRUCK-21");
     let publishing = tokio::spawn(async move {
         for seq in 1..=N {
@@ -59,47 +36,36 @@ async fn a_sigkilled_service_loses_nothing_and_duplicates_nothing() {
     });
 
     // Kill mid-stream, once rows are flowing.
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            db.count("SELECT count(*) FROM ingestion.telemetry").await > 300
-        })
-        .await
-    );
+    assert!(eventually(Duration::from_secs(20), || async { f.rows().await > 300 }).await);
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
-    let killed_at = db.count("SELECT count(*) FROM ingestion.telemetry").await;
     assert!(
-        killed_at < N as i64,
+        f.rows().await < N as i64,
         "the kill came too late to prove anything"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut second = spawn_binary(&db, &broker, &spool_dir, first.port, &log);
+    let mut second = f.spawn().await;
     publishing.await.unwrap();
     let all = eventually(Duration::from_secs(60), || async {
-        db.count("SELECT count(*) FROM ingestion.telemetry").await == N as i64
+        f.rows().await == N as i64
     })
     .await;
-    let rows = db.count("SELECT count(*) FROM ingestion.telemetry").await;
-    let distinct = db
-        .count("SELECT count(DISTINCT seq) FROM ingestion.telemetry")
-        .await;
+    let rows = f.rows().await;
+    let distinct =
+        f.db.count("SELECT count(DISTINCT seq) FROM ingestion.telemetry")
+            .await;
     second.child.kill().ok();
     second.child.wait().ok();
     assert!(
         all,
-        "{rows} of {N} rows after the restart; log: {}",
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .join("\n")
+        "{rows} of {N} rows after the restart; log:\n{}",
+        f.log_text()
     );
     assert_eq!(distinct, N as i64);
     assert_eq!(
-        db.count("SELECT count(*) FROM ingestion.quarantine").await,
+        f.db.count("SELECT count(*) FROM ingestion.quarantine")
+            .await,
         0
     );
 }
@@ -206,31 +172,9 @@ async fn a_database_outage_is_reported_and_ridden_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_what_was_received_and_exits_cleanly() {
     const N: u64 = 2_000;
-    let db = TestDb::create().await;
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("service.log");
-    let spool_dir = dir.path().join("spool");
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
-        .await
-        .unwrap();
-    let port = free_port();
-    let mut first = spawn_binary(&db, &broker, &spool_dir, port, &log);
-    assert!(ready(port).await);
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v1/machines"))
-        .header("X-Aurum-Tenant", TENANT)
-        .json(&json!({"id": "MILL-3", "machine_type": "grinding_mill"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-
-    let mut settings = aurum_config::MqttSettings::local(&format!("pub-{}", db.name));
-    settings.url = broker.url();
-    let publisher = aurum_mqtt::Publisher::connect(&settings, 100)
-        .await
-        .unwrap();
+    let (f, mut first) = ProcessFixture::start().await;
+    f.register("MILL-3", "grinding_mill").await;
+    let publisher = f.publisher().await;
     let topic = telemetry_topic(TENANT, "MILL-3");
     for seq in 1..=N / 2 {
         let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
@@ -252,24 +196,18 @@ async fn sigterm_drains_what_was_received_and_exits_cleanly() {
         exit.success(),
         "SIGTERM must end the service cleanly: {exit:?}"
     );
-    let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("shutting down"), "{log_text}");
+    assert!(f.log_text().contains("shutting down"), "{}", f.log_text());
 
-    let mut second = spawn_binary(&db, &broker, &spool_dir, port, &log);
+    let mut second = f.spawn().await;
     let all = eventually(Duration::from_secs(30), || async {
-        db.count("SELECT count(*) FROM ingestion.telemetry").await == N as i64
+        f.rows().await == N as i64
     })
     .await;
     second.child.kill().ok();
     second.child.wait().ok();
+    assert!(all, "rows: {}", f.rows().await);
     assert!(
-        all,
-        "rows: {}",
-        db.count("SELECT count(*) FROM ingestion.telemetry").await
-    );
-    let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        !log_text.contains("replaying spooled messages"),
+        !f.log_text().contains("replaying spooled messages"),
         "a clean stop leaves nothing to replay"
     );
 }
