@@ -10,6 +10,9 @@
 //! `BENCH_MESSAGES` (default 200000), `BENCH_MACHINES` (100) and `BENCH_LATENCY_S` (20).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/service.rs"]
+mod service;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -276,20 +279,8 @@ impl Drop for Service {
 }
 
 fn start_service(db: &TestDb, broker: &Broker, spool: &std::path::Path) -> Service {
-    let s = db.settings("aurumai_ingestion");
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aurum-ingestion"))
-        .arg("serve")
-        .env("AURUM_CONFIG", "/nonexistent/aurumai.toml")
-        .env("AURUM_HTTP__PORT", port.to_string())
-        .env("AURUM_DATABASE__HOST", &s.host)
-        .env("AURUM_DATABASE__PORT", s.port.to_string())
-        .env("AURUM_DATABASE__NAME", &s.name)
-        .env("AURUM_DATABASE__USER", &s.user)
-        .env("AURUM_DATABASE__SSLMODE", "disable")
-        .env("AURUM_MQTT__URL", broker.url())
-        .env("AURUM_MQTT__CLIENT_ID", "bench-ingestion")
-        .env("AURUM_INGEST__SPOOL_DIR", spool)
+    let child = service::service_command(db, broker, spool, port, "bench-ingestion")
         .env("AURUM_TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -326,13 +317,9 @@ async fn wait_ready(port: u16) {
 
 /// Cumulative histogram buckets of `aurum_ingest_lag_seconds`: (upper bound, count).
 async fn lag_buckets(port: u16) -> Vec<(f64, f64)> {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+    service::metrics(&format!("http://127.0.0.1:{port}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter_map(|l| l.strip_prefix("aurum_ingest_lag_seconds_bucket{le=\""))
         .filter_map(|rest| {
             let (le, count) = rest.split_once("\"} ")?;
@@ -370,15 +357,25 @@ fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
     f64::NAN
 }
 
+/// Waits until the service has committed `target` messages, sampling its RSS meanwhile;
+/// returns the highest RSS seen (KiB).
+async fn wait_committed(service: &Service, target: u64, timeout: Duration) -> u64 {
+    let start = Instant::now();
+    let mut peak = 0;
+    loop {
+        peak = peak.max(rss_kib(service.child.id(), "VmRSS:"));
+        if committed(service.port).await >= target {
+            return peak;
+        }
+        assert!(start.elapsed() < timeout, "ingestion stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Messages the service has committed, from its own counter: polling `count(*)` would load
 /// the database being measured.
 async fn committed(port: u16) -> u64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = service::metrics(&format!("http://127.0.0.1:{port}")).await;
     aurum_testkit::metric_value(&text, "aurum_ingest_messages_written_total").unwrap_or(0.0) as u64
 }
 
@@ -440,18 +437,7 @@ async fn main() {
             p,
         )
     };
-    let mut peak_rss = 0;
-    loop {
-        peak_rss = peak_rss.max(rss_kib(pid, "VmRSS:"));
-        if committed(service.port).await >= n {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(900),
-            "end to end stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut peak_rss = wait_committed(&service, n, Duration::from_secs(900)).await;
     let e2e_time = start.elapsed();
     pub_task.0.await.unwrap();
     let e2e_msgs = n as f64 / e2e_time.as_secs_f64();
@@ -464,10 +450,7 @@ async fn main() {
     let m = (rate * latency_s as f64) as u64;
     let first_seq = 1 + n / machines + 1;
     let publish_time = publish(&pub_task.1, m, machines, first_seq, 1000, rate).await;
-    while committed(service.port).await < n + m {
-        peak_rss = peak_rss.max(rss_kib(pid, "VmRSS:"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    peak_rss = peak_rss.max(wait_committed(&service, n + m, Duration::from_secs(900)).await);
     let achieved = m as f64 / publish_time.as_secs_f64();
     let after = lag_buckets(service.port).await;
     let delta: Vec<(f64, f64)> = after

@@ -40,15 +40,7 @@ async fn a_callers_request_id_is_echoed_and_one_is_generated_otherwise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_exposed_in_prometheus_format() {
     let app = spawn_app().await;
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = crate::service::metrics(&app.address).await;
     for name in [
         "aurum_ingest_messages_received_total",
         "aurum_ingest_rejected_total{reason=\"implausible_value\"} 0",

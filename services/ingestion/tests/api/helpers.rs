@@ -1,7 +1,7 @@
 //! `spawn_app()` and friends: each test gets its own database, spool and (when it needs one)
 //! its own broker.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use aurum_config::MqttSettings;
@@ -211,34 +211,22 @@ pub fn spawn_binary(
     port: u16,
     log: &std::path::Path,
 ) -> Process {
-    let s = db.settings("aurumai_ingestion");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aurum-ingestion"))
-        .arg("serve")
-        .env_clear()
-        .env("AURUM_CONFIG", "/nonexistent/aurumai.toml")
-        .env("AURUM_HTTP__PORT", port.to_string())
-        .env("AURUM_DATABASE__HOST", &s.host)
-        .env("AURUM_DATABASE__PORT", s.port.to_string())
-        .env("AURUM_DATABASE__NAME", &s.name)
-        .env("AURUM_DATABASE__USER", &s.user)
-        .env("AURUM_DATABASE__SSLMODE", "disable")
-        .env("AURUM_MQTT__URL", broker.url())
-        .env("AURUM_MQTT__CLIENT_ID", format!("ingestion-{}", db.name))
-        .env("AURUM_INGEST__SPOOL_DIR", spool)
-        // A long batch window keeps many received messages uncommitted at any moment, so
-        // the kill lands while some are in flight.
-        .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "300")
-        .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start aurum-ingestion");
+    let child =
+        crate::service::service_command(db, broker, spool, port, &format!("ingestion-{}", db.name))
+            // A long batch window keeps many received messages uncommitted at any moment, so
+            // the kill lands while some are in flight.
+            .env("AURUM_INGEST__BATCH_MAX_WAIT_MS", "300")
+            .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start aurum-ingestion");
     Process { child }
 }
 

@@ -3,6 +3,9 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/service.rs"]
+mod service;
+
 mod health;
 mod helpers;
 mod logging;

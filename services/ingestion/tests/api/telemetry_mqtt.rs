@@ -159,15 +159,8 @@ async fn garbage_on_mqtt_is_quarantined_and_the_service_keeps_running() {
 }
 
 /// `aurum_ingest_messages_received_total{source="mqtt"}` of one replica.
-async fn received_over_mqtt(client: &reqwest::Client, address: &str) -> u64 {
-    let text = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+async fn received_over_mqtt(address: &str) -> u64 {
+    let text = crate::service::metrics(address).await;
     aurum_testkit::metric_value(
         &text,
         "aurum_ingest_messages_received_total{source=\"mqtt\"}",
@@ -217,8 +210,8 @@ async fn replicas_split_the_stream_and_store_each_message_once() {
         "rows: {}",
         first.telemetry_rows().await
     );
-    let a = received_over_mqtt(&first.client, &first.address).await;
-    let b = received_over_mqtt(&first.client, &second_address).await;
+    let a = received_over_mqtt(&first.address).await;
+    let b = received_over_mqtt(&second_address).await;
     assert_eq!(a + b, N, "each message went to exactly one replica");
     assert!(a > 0 && b > 0, "both replicas took a share: {a} and {b}");
 }
