@@ -171,7 +171,6 @@ impl Application {
             )?;
             readiness = readiness.with(Arc::new(BrokerHealth {
                 connected: consumer.connection_flag(),
-                metrics: metrics.clone(),
             }));
             background.push(tokio::spawn(watch_broker(
                 consumer.connection_flag(),

@@ -171,14 +171,12 @@ async fn process(
 #[derive(Debug, Clone)]
 pub struct BrokerHealth {
     pub connected: Arc<std::sync::atomic::AtomicBool>,
-    pub metrics: IngestMetrics,
 }
 
 #[async_trait]
 impl HealthCheck for BrokerHealth {
     async fn check(&self) -> HealthStatus {
         let up = self.connected.load(std::sync::atomic::Ordering::SeqCst);
-        self.metrics.broker_connected.set(i64::from(up));
         HealthStatus {
             name: "broker",
             ready: up,

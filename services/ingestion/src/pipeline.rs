@@ -157,7 +157,8 @@ impl Ingestor {
     ) -> Processed {
         self.metrics.reject(reason);
         let rejection = Rejection::message(reason, detail);
-        let record = self.quarantine_record(env, None, None, &rejection, 0, true);
+        let record =
+            self.quarantine_record(env, &env.dedup_base(), None, None, &rejection, 0, true);
         Processed {
             stored: None,
             quarantine: vec![record],
@@ -188,6 +189,7 @@ impl Ingestor {
                 let seq = e.seq_hint.and_then(|s| i64::try_from(s).ok());
                 let record = self.quarantine_record(
                     env,
+                    &env.dedup_base(),
                     e.machine_hint.as_deref(),
                     seq,
                     &rejection,
@@ -244,6 +246,12 @@ impl Ingestor {
     ) -> Processed {
         let seq = Some(msg.seq.as_i64());
         let whole_message_rejected = v.accepted.is_empty();
+        // Hashed once per message, not once per rejected reading.
+        let dedup_base = if v.rejected.is_empty() {
+            String::new()
+        } else {
+            env.dedup_base()
+        };
         let quarantine = v
             .rejected
             .iter()
@@ -252,7 +260,15 @@ impl Ingestor {
                 self.metrics.reject(r.reason);
                 // Keep the raw payload once per message, when nothing of it was stored.
                 let keep_raw = whole_message_rejected && i == 0;
-                self.quarantine_record(env, Some(msg.machine_id.as_str()), seq, r, i, keep_raw)
+                self.quarantine_record(
+                    env,
+                    &dedup_base,
+                    Some(msg.machine_id.as_str()),
+                    seq,
+                    r,
+                    i,
+                    keep_raw,
+                )
             })
             .collect();
         let report = MessageReport {
@@ -278,9 +294,11 @@ impl Ingestor {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one record's fields, all different
     fn quarantine_record(
         &self,
         env: &Envelope<'_>,
+        dedup_base: &str,
         machine: Option<&str>,
         seq: Option<i64>,
         r: &Rejection,
@@ -288,7 +306,7 @@ impl Ingestor {
         keep_raw: bool,
     ) -> QuarantineRecord {
         QuarantineRecord {
-            dedup_key: format!("{}:{index}", env.dedup_base()),
+            dedup_key: format!("{dedup_base}:{index}"),
             received_at: env.received_at,
             source: env.source,
             tenant: env.tenant.map(str::to_owned),
