@@ -3,6 +3,7 @@
 //! Values here are parsed at the edge (`MachineId::parse`, `MetricName::parse`, ...): once one
 //! exists it is valid, so the rest of the platform never re-checks it.
 
+pub mod activity;
 pub mod catalogue;
 pub mod downsampling;
 pub mod features;
@@ -11,6 +12,7 @@ pub mod machine;
 pub mod telemetry;
 pub mod validation;
 
+pub use activity::{rate_unit_integral, Activity, ActivityError, ActivityUnit, RateIntegrator};
 pub use catalogue::{MetricSpec, Unit};
 pub use downsampling::{Bucket, BucketQuery, Step, TimeRange};
 pub use features::{
