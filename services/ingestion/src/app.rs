@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::IngestionConfig;
-use crate::metrics::IngestMetrics;
+use crate::features::{self, FeatureFeed, FeatureTask};
+use crate::metrics::{FeatureMetrics, IngestMetrics};
 use crate::mqtt_source::{self, BrokerHealth, Inbound};
 use crate::pipeline::Ingestor;
 use crate::routes;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: IngestMetrics,
     pub max_batch_messages: usize,
     pub body_limit_bytes: usize,
+    /// Hand-off to the feature stream; `None` when it is disabled.
+    pub features: Option<FeatureFeed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub enum StartError {
     Spool(#[from] crate::spool::SpoolError),
     #[error(transparent)]
     Mqtt(#[from] aurum_mqtt::MqttError),
+    #[error("cannot start feature streaming: {0}")]
+    Features(#[from] crate::features::FeatureStartError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -62,6 +67,7 @@ pub struct Application {
     inbound: Option<mpsc::Sender<Inbound>>,
     pipeline: JoinHandle<()>,
     writers: Writers,
+    features: Option<FeatureTask>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -83,6 +89,11 @@ impl Application {
         let machines = Arc::new(PgMachineRegistry::new(pool.clone()));
         let metrics = IngestMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
+        let feature_metrics = FeatureMetrics::register(&registry)?;
+        let (feed, features) = match features::start(&config.features, feature_metrics)? {
+            Some((feed, task)) => (Some(feed), Some(task)),
+            None => (None, None),
+        };
         let ingest = &config.ingest;
         let ingestor = Arc::new(Ingestor::new(
             machines,
@@ -134,6 +145,7 @@ impl Application {
                 writers: ingest.writers,
             },
             metrics.clone(),
+            feed.clone(),
         );
         let (in_tx, in_rx) = mpsc::channel(ingest.queue_capacity);
         let pipeline = tokio::spawn(mqtt_source::run_pipeline(
@@ -200,6 +212,7 @@ impl Application {
             metrics,
             max_batch_messages: ingest.max_batch_messages,
             body_limit_bytes: config.http.body_limit_bytes,
+            features: feed,
         });
         let readiness = web::Data::new(readiness);
         let registry = web::Data::new(registry);
@@ -245,6 +258,7 @@ impl Application {
             inbound: Some(in_tx),
             pipeline,
             writers,
+            features,
             background,
         })
     }
@@ -254,7 +268,8 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then drains: stop taking MQTT
-    /// messages, finish in-flight HTTP requests, and commit everything already received.
+    /// messages, finish in-flight HTTP requests, commit everything already received, and
+    /// send the features of what was committed in a last batch.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let handle = self.handle.clone();
         let server = tokio::spawn(self.server);
@@ -270,6 +285,10 @@ impl Application {
             tracing::error!(error = %e, "pipeline task failed");
         }
         self.writers.join().await;
+        // After the writers: the last commits feed the last feature batch.
+        if let Some(f) = self.features.take() {
+            f.shutdown().await;
+        }
         for t in self.background {
             t.abort();
         }

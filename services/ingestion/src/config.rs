@@ -6,6 +6,7 @@ use aurum_config::{
     ConfigError, DatabaseSettings, HttpSettings, MqttSettings, Profile, TelemetrySettings,
 };
 use aurum_domain::ValidationPolicy;
+use aurum_proto::features::FeatureBatch;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ pub struct IngestionConfig {
     pub mqtt: MqttSettings,
     pub telemetry: TelemetrySettings,
     pub ingest: IngestSettings,
+    pub features: FeatureSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +60,68 @@ impl IngestSettings {
     }
 }
 
+/// Rolling features computed on the stream and sent to the prediction service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureSettings {
+    /// Base URL of the prediction service (`{prediction_url}/v1/features`); empty disables
+    /// feature streaming.
+    pub prediction_url: String,
+    /// How often the features of machines that reported since the last emission are sent.
+    pub interval_s: u64,
+    /// Age of the oldest reading a metric's window keeps, relative to its newest.
+    pub window_s: u64,
+    /// Most readings a metric's window keeps.
+    pub max_samples: usize,
+    /// Hours of a machine's first data (as this process sees it) that its healthy baseline is
+    /// learned from.
+    pub baseline_h: u64,
+    /// Longest gap between two readings of a rate metric that is still integrated into
+    /// activity; a longer one means the machine was off or data is missing.
+    pub activity_max_gap_s: u64,
+    /// Committed messages waiting for the feature task; beyond that they are dropped from
+    /// features (never from storage).
+    pub queue_capacity: usize,
+    /// Most machines tracked at once; the memory cap of the feature state.
+    pub max_machines: usize,
+    /// A machine not heard from for this long is forgotten (windows, baseline, activity).
+    pub idle_evict_s: u64,
+    /// Most feature vectors per request (at most `FeatureBatch::MAX_VECTORS`).
+    pub max_batch_vectors: usize,
+    /// Timeout of one request to the prediction service.
+    pub request_timeout_ms: u64,
+    /// Retries of a batch after a server error or a connection failure, before it is dropped.
+    pub max_retries: u32,
+    /// First backoff between retries, doubled each time.
+    pub retry_backoff_ms: u64,
+}
+
+impl FeatureSettings {
+    pub fn enabled(&self) -> bool {
+        !self.prediction_url.trim().is_empty()
+    }
+}
+
+impl Default for FeatureSettings {
+    fn default() -> Self {
+        Self {
+            prediction_url: String::new(),
+            interval_s: 10,
+            window_s: 3_600,
+            max_samples: 3_600,
+            baseline_h: 24,
+            activity_max_gap_s: 300,
+            queue_capacity: 50_000,
+            max_machines: 20_000,
+            idle_evict_s: 6 * 3_600,
+            // About 2 KB of JSON per vector: 500 keeps a request within a 1 MiB body limit.
+            max_batch_vectors: 500,
+            request_timeout_ms: 5_000,
+            max_retries: 3,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
 impl Default for IngestionConfig {
     fn default() -> Self {
         let client_id = std::env::var("HOSTNAME")
@@ -86,6 +150,7 @@ impl Default for IngestionConfig {
                 retention_days: 90,
                 maintenance_interval_s: 3_600,
             },
+            features: FeatureSettings::default(),
         }
     }
 }
@@ -124,6 +189,78 @@ impl IngestionConfig {
                 key: "ingest.retention_days".into(),
                 problem: "must exceed ingest.max_past_days, or accepted back-fill would be dropped at once".into(),
             });
+        }
+        if self.features.enabled() {
+            p.extend(self.features.problems());
+        }
+        p
+    }
+}
+
+impl FeatureSettings {
+    fn problems(&self) -> Vec<aurum_config::ConfigProblem> {
+        let mut p = Vec::new();
+        let mut refuse = |key: &str, problem: &str| {
+            p.push(aurum_config::ConfigProblem {
+                key: format!("features.{key}"),
+                problem: problem.into(),
+            })
+        };
+        let url = self.prediction_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            refuse("prediction_url", "must start with http:// or https://");
+        }
+        if self.interval_s < 1 {
+            refuse("interval_s", "must be at least 1 (second)");
+        }
+        if self.window_s < 1 {
+            refuse("window_s", "must be at least 1 (second)");
+        }
+        // Each tracked metric of each machine holds up to this many readings.
+        if !(1..=100_000).contains(&self.max_samples) {
+            refuse("max_samples", "must be between 1 and 100000");
+        }
+        if self.activity_max_gap_s < 1 {
+            refuse("activity_max_gap_s", "must be at least 1 (second)");
+        }
+        if self.queue_capacity < 1 {
+            refuse("queue_capacity", "must be at least 1");
+        }
+        if self.max_machines < 1 {
+            refuse("max_machines", "must be at least 1");
+        }
+        if self.idle_evict_s < self.window_s {
+            refuse(
+                "idle_evict_s",
+                "must be at least features.window_s, or a machine is forgotten while its window still holds data",
+            );
+        }
+        if !(1..=FeatureBatch::MAX_VECTORS).contains(&self.max_batch_vectors) {
+            refuse(
+                "max_batch_vectors",
+                &format!("must be between 1 and {}", FeatureBatch::MAX_VECTORS),
+            );
+        }
+        if self.request_timeout_ms < 1 {
+            refuse("request_timeout_ms", "must be at least 1");
+        }
+        // Durations become chrono/std values: keep them far from overflow.
+        const A_YEAR_S: u64 = 366 * 24 * 3_600;
+        for (key, seconds) in [
+            ("interval_s", self.interval_s),
+            ("window_s", self.window_s),
+            ("activity_max_gap_s", self.activity_max_gap_s),
+            ("idle_evict_s", self.idle_evict_s),
+            ("baseline_h", self.baseline_h.saturating_mul(3_600)),
+            ("request_timeout_ms", self.request_timeout_ms / 1_000),
+            ("retry_backoff_ms", self.retry_backoff_ms / 1_000),
+        ] {
+            if seconds > A_YEAR_S {
+                refuse(key, "must not exceed a year");
+            }
+        }
+        if self.max_retries > 20 {
+            refuse("max_retries", "must not exceed 20");
         }
         p
     }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod features;
 pub mod metrics;
 pub mod mqtt_source;
 pub mod pipeline;

@@ -135,3 +135,107 @@ impl IngestMetrics {
         self.rejected.with_label_values(&[reason.code()]).inc();
     }
 }
+
+/// Why something was dropped from feature streaming (never from storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureDrop {
+    /// The queue to the feature task was full (counts messages).
+    QueueFull,
+    /// The machine limit was reached and no machine was idle (counts messages).
+    MachineLimit,
+    /// The sender was still busy with earlier batches (counts feature vectors).
+    SenderBusy,
+    /// The prediction service did not take a batch after the retries (counts feature vectors).
+    SendFailed,
+}
+
+impl FeatureDrop {
+    pub const ALL: [FeatureDrop; 4] = [
+        FeatureDrop::QueueFull,
+        FeatureDrop::MachineLimit,
+        FeatureDrop::SenderBusy,
+        FeatureDrop::SendFailed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            FeatureDrop::QueueFull => "queue_full",
+            FeatureDrop::MachineLimit => "machine_limit",
+            FeatureDrop::SenderBusy => "sender_busy",
+            FeatureDrop::SendFailed => "send_failed",
+        }
+    }
+}
+
+/// Metrics of the feature stream to the prediction service. Registered whether or not
+/// streaming is enabled, so dashboards and alerts see the series from the start.
+#[derive(Debug, Clone)]
+pub struct FeatureMetrics {
+    pub vectors_sent: IntCounter,
+    pub batches_sent: IntCounter,
+    pub batches_failed: IntCounter,
+    pub retries: IntCounter,
+    /// Per batch, from the first attempt to success or giving up.
+    pub send_seconds: Histogram,
+    pub dropped: IntCounterVec,
+    pub machines: IntGauge,
+}
+
+impl FeatureMetrics {
+    pub fn register(r: &Registry) -> Result<Self, prometheus::Error> {
+        let m = Self {
+            vectors_sent: IntCounter::new(
+                "aurum_features_vectors_sent_total",
+                "Feature vectors accepted by the prediction service",
+            )?,
+            batches_sent: IntCounter::new(
+                "aurum_features_batches_sent_total",
+                "Feature batches accepted by the prediction service",
+            )?,
+            batches_failed: IntCounter::new(
+                "aurum_features_batches_failed_total",
+                "Feature batches dropped after the prediction service refused them or retries ran out",
+            )?,
+            retries: IntCounter::new(
+                "aurum_features_send_retries_total",
+                "Retried requests to the prediction service",
+            )?,
+            send_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "aurum_features_send_duration_seconds",
+                    "Time to deliver (or give up on) a feature batch, retries included",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ]),
+            )?,
+            dropped: IntCounterVec::new(
+                Opts::new(
+                    "aurum_features_dropped_total",
+                    "Dropped from feature streaming, by reason: messages (queue_full, \
+                     machine_limit) or feature vectors (sender_busy, send_failed)",
+                ),
+                &["reason"],
+            )?,
+            machines: IntGauge::new(
+                "aurum_features_machines_tracked",
+                "Machines whose windows and baselines the feature task holds",
+            )?,
+        };
+        r.register(Box::new(m.vectors_sent.clone()))?;
+        r.register(Box::new(m.batches_sent.clone()))?;
+        r.register(Box::new(m.batches_failed.clone()))?;
+        r.register(Box::new(m.retries.clone()))?;
+        r.register(Box::new(m.send_seconds.clone()))?;
+        r.register(Box::new(m.dropped.clone()))?;
+        r.register(Box::new(m.machines.clone()))?;
+        for reason in FeatureDrop::ALL {
+            m.dropped.with_label_values(&[reason.code()]);
+        }
+        Ok(m)
+    }
+
+    pub fn count_drop(&self, reason: FeatureDrop, n: u64) {
+        self.dropped.with_label_values(&[reason.code()]).inc_by(n);
+    }
+}

@@ -107,6 +107,7 @@ async fn process_with_retry(ingestor: &Ingestor, inbound: &Inbound, max: usize) 
                 return WriteItem {
                     spool_id: inbound.record.id,
                     stored: p.stored,
+                    machine: p.machine,
                     quarantine: p.quarantine,
                 }
             }

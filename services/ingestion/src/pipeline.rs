@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::features::MachineRef;
 use crate::metrics::IngestMetrics;
 
 /// Raw payloads kept in quarantine are cut to this size.
@@ -74,6 +75,8 @@ pub struct RejectionView {
 #[derive(Debug, Clone)]
 pub struct Processed {
     pub stored: Option<StoredMessage>,
+    /// Whose message `stored` is, for the feature stream.
+    pub machine: Option<MachineRef>,
     pub quarantine: Vec<QuarantineRecord>,
     pub report: MessageReport,
 }
@@ -161,6 +164,7 @@ impl Ingestor {
             self.quarantine_record(env, &env.dedup_base(), None, None, &rejection, 0, true);
         Processed {
             stored: None,
+            machine: None,
             quarantine: vec![record],
             report: MessageReport {
                 machine_id: None,
@@ -198,6 +202,7 @@ impl Ingestor {
                 );
                 return Ok(Processed {
                     stored: None,
+                    machine: None,
                     quarantine: vec![record],
                     report: MessageReport {
                         machine_id: e.machine_hint,
@@ -222,7 +227,15 @@ impl Ingestor {
             match self.lookup(tenant, &msg.machine_id).await? {
                 Some((key, machine_type)) => {
                     let v = self.policy.validate(&msg, machine_type, Utc::now());
-                    return Ok(self.finish(env, &msg, Some(key), v));
+                    let mut processed = self.finish(env, &msg, Some(key), v);
+                    if processed.stored.is_some() {
+                        processed.machine = Some(MachineRef {
+                            tenant: tenant.clone(),
+                            id: msg.machine_id.clone(),
+                            machine_type,
+                        });
+                    }
+                    return Ok(processed);
                 }
                 None => reject_all(
                     &msg,
@@ -289,6 +302,7 @@ impl Ingestor {
         };
         Processed {
             stored,
+            machine: None,
             quarantine,
             report,
         }

@@ -6,14 +6,15 @@
 //! database is slow it fills, and whoever feeds it waits (the MQTT path then stops reading
 //! from the broker). After a commit, the spool learns which ids are safe to forget.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aurum_ports::{QuarantineRecord, StoredMessage, TelemetryStore, WriteBatch};
+use aurum_ports::{MachineKey, QuarantineRecord, StoredMessage, TelemetryStore, WriteBatch};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::features::{FeatureFeed, MachineRef};
 use crate::metrics::IngestMetrics;
 use crate::spool::Spool;
 
@@ -22,6 +23,8 @@ use crate::spool::Spool;
 pub struct WriteItem {
     pub spool_id: u64,
     pub stored: Option<StoredMessage>,
+    /// Whose message `stored` is, for the feature stream.
+    pub machine: Option<MachineRef>,
     pub quarantine: Vec<QuarantineRecord>,
 }
 
@@ -67,6 +70,8 @@ struct Batch {
     lo: u64,
     hi: u64,
     write: WriteBatch,
+    /// The machines of the batch's messages, for the feature stream (empty without one).
+    origins: HashMap<MachineKey, MachineRef>,
 }
 
 /// Handles to the writer tasks; `join` waits until everything queued is committed.
@@ -93,6 +98,7 @@ pub fn spawn(
     spool: Arc<Mutex<Spool>>,
     settings: WriterSettings,
     metrics: IngestMetrics,
+    features: Option<FeatureFeed>,
 ) -> Writers {
     let committed = spool.lock().map(|s| s.committed()).unwrap_or(0);
     let tracker = Arc::new(Mutex::new(CommitTracker::new(committed)));
@@ -103,6 +109,7 @@ pub fn spawn(
         batch_tx,
         settings,
         metrics.clone(),
+        features.is_some(),
     ))];
     for _ in 0..settings.writers.max(1) {
         let batch_rx = Arc::clone(&batch_rx);
@@ -110,15 +117,22 @@ pub fn spawn(
         let spool = Arc::clone(&spool);
         let tracker = Arc::clone(&tracker);
         let metrics = metrics.clone();
+        let features = features.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = batch_rx.lock().await.recv().await;
                 let Some(batch) = next else { break };
-                commit(&*store, &batch, &metrics).await;
-                let moved = tracker
-                    .lock()
-                    .ok()
-                    .and_then(|mut t| t.complete(batch.lo, batch.hi));
+                let inserted = commit(&*store, &batch, &metrics).await;
+                let Batch {
+                    lo,
+                    hi,
+                    write,
+                    origins,
+                } = batch;
+                if let Some(feed) = &features {
+                    feed.offer_inserted(write.messages, &origins, &inserted);
+                }
+                let moved = tracker.lock().ok().and_then(|mut t| t.complete(lo, hi));
                 if let (Some(watermark), Ok(mut spool)) = (moved, spool.lock()) {
                     if let Err(e) = spool.commit_through(watermark) {
                         metrics.spool_errors.inc();
@@ -139,18 +153,28 @@ async fn batcher(
     tx: mpsc::Sender<Batch>,
     settings: WriterSettings,
     metrics: IngestMetrics,
+    with_features: bool,
 ) {
     while let Some(first) = rx.recv().await {
         let deadline = tokio::time::Instant::now() + settings.batch_max_wait;
         let mut batch = Batch {
             lo: first.spool_id,
             hi: first.spool_id,
-            write: WriteBatch::default(),
+            write: WriteBatch {
+                // Features are fed only what the database actually inserted.
+                report_inserted: with_features,
+                ..WriteBatch::default()
+            },
+            origins: HashMap::new(),
         };
         let mut count = 0usize;
         let add = |item: WriteItem, batch: &mut Batch| {
             batch.lo = batch.lo.min(item.spool_id);
             batch.hi = batch.hi.max(item.spool_id);
+            if let (true, Some(stored), Some(machine)) = (with_features, &item.stored, item.machine)
+            {
+                batch.origins.entry(stored.machine).or_insert(machine);
+            }
             batch.write.messages.extend(item.stored);
             batch.write.quarantine.extend(item.quarantine);
         };
@@ -177,8 +201,13 @@ async fn batcher(
 }
 
 /// Writes a batch, retrying with backoff until it commits: a message that reached the queue is
-/// never dropped. Readiness reports the database down meanwhile.
-async fn commit(store: &dyn TelemetryStore, batch: &Batch, metrics: &IngestMetrics) {
+/// never dropped. Readiness reports the database down meanwhile. Returns the keys of the
+/// messages inserted (when the batch asked for them).
+async fn commit(
+    store: &dyn TelemetryStore,
+    batch: &Batch,
+    metrics: &IngestMetrics,
+) -> Vec<(MachineKey, i64)> {
     let mut delay = Duration::from_millis(100);
     loop {
         let start = Instant::now();
@@ -194,7 +223,7 @@ async fn commit(store: &dyn TelemetryStore, batch: &Batch, metrics: &IngestMetri
                     let lag = (now - m.ts).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
                     metrics.lag_seconds.observe(lag.max(0.0));
                 }
-                return;
+                return outcome.inserted_keys;
             }
             Err(e) => {
                 metrics.write_failures.inc();

@@ -1,6 +1,6 @@
 //! `POST /v1/telemetry` (batch in) and `GET /v1/machines/{id}/telemetry` (downsampled out).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
@@ -87,6 +87,7 @@ pub async fn post_batch(
         ..WriteBatch::default()
     };
     let mut reports = Vec::with_capacity(batch.messages.len());
+    let mut origins = HashMap::new();
     for (decoded, raw) in batch.messages {
         let env = Envelope {
             source: Source::Http,
@@ -107,6 +108,11 @@ pub async fn post_batch(
             .stored
             .as_ref()
             .map(|m| (m.machine, m.seq.as_i64()));
+        if let (Some(stored), Some(machine)) = (&processed.stored, processed.machine) {
+            if state.features.is_some() {
+                origins.entry(stored.machine).or_insert(machine);
+            }
+        }
         write.messages.extend(processed.stored);
         write.quarantine.extend(processed.quarantine);
         reports.push((key, processed.report));
@@ -120,6 +126,10 @@ pub async fn post_batch(
     let readings: usize = write.messages.iter().map(|m| m.readings.len()).sum();
     state.metrics.readings_written.inc_by(readings as u64);
 
+    // After the commit, and only what it inserted: a retried batch feeds features once.
+    if let Some(feed) = &state.features {
+        feed.offer_inserted(write.messages, &origins, &outcome.inserted_keys);
+    }
     let inserted: HashSet<_> = outcome.inserted_keys.into_iter().collect();
     let mut response = BatchResponse {
         accepted: 0,
