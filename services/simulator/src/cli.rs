@@ -42,6 +42,25 @@ pub enum TransportKind {
     Http,
 }
 
+/// Which lifecycle the simulated machines follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LifecycleArg {
+    /// Weeks of normal operation, a fault developing over days, repairs of hours: training
+    /// data for a 72 h failure horizon.
+    Field,
+    /// Whole runs in a few simulated hours, for the live demo.
+    Demo,
+}
+
+impl LifecycleArg {
+    pub fn params(self) -> LifecycleParams {
+        match self {
+            LifecycleArg::Field => LifecycleParams::field(),
+            LifecycleArg::Demo => LifecycleParams::demo(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EncodingArg {
     Json,
@@ -154,6 +173,9 @@ pub struct DatasetArgs {
     /// Timestamp of the first message (RFC 3339).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     pub start: DateTime<Utc>,
+    /// Lifecycle profile: `field` (weeks per run, for training) or `demo` (hours per run).
+    #[arg(long, value_enum, default_value_t = LifecycleArg::Field)]
+    pub lifecycle: LifecycleArg,
 }
 
 fn fleet_spec(machines: Option<usize>) -> Result<FleetSpec, SimError> {
@@ -238,7 +260,7 @@ impl DatasetArgs {
             interval_s: self.interval_s,
             start: self.start,
             machines: fleet_spec(self.machines)?.machines()?,
-            params: LifecycleParams::default(),
+            params: self.lifecycle.params(),
         })
     }
 }
@@ -346,6 +368,32 @@ mod tests {
             }
             TransportConfig::Http(_) => panic!("mqtt is the default"),
         }
+    }
+
+    #[test]
+    fn datasets_use_the_field_lifecycle_unless_told_otherwise() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["aurum-sim", "dataset", "--runs", "3", "--out", "-"];
+            argv.extend_from_slice(extra);
+            let Command::Dataset(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not dataset")
+            };
+            args.to_options().unwrap().params
+        };
+        assert_eq!(parse(&[]), LifecycleParams::field());
+        assert_eq!(parse(&["--lifecycle", "field"]), LifecycleParams::field());
+        assert_eq!(parse(&["--lifecycle", "demo"]), LifecycleParams::demo());
+        assert!(Cli::try_parse_from([
+            "aurum-sim",
+            "dataset",
+            "--runs",
+            "3",
+            "--out",
+            "-",
+            "--lifecycle",
+            "lab"
+        ])
+        .is_err());
     }
 
     #[test]

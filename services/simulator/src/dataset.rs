@@ -38,6 +38,7 @@ pub struct DatasetOptions {
     pub start: DateTime<Utc>,
     /// Runs are assigned to these machines in turn.
     pub machines: Vec<MachineInfo>,
+    /// The lifecycle the runs follow: [`LifecycleParams::field`] for training data.
     pub params: LifecycleParams,
 }
 

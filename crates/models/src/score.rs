@@ -1,0 +1,32 @@
+//! What scoring one machine's features returns.
+
+use serde::{Deserialize, Serialize};
+
+/// The models' view of one machine at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Probability of a breakdown within the artifact's horizon (`horizon_h`).
+    pub failure_probability: f64,
+    /// `100 × failure_probability`, for dashboards: 0 (no risk) to 100.
+    pub risk_score: f64,
+    /// Predicted hours to the breakdown, at most the artifact's RUL cap (`rul_cap_h`), which
+    /// then reads as "at least this long".
+    pub rul_hours: f64,
+    /// Distance from healthy operation in [0, 1): 0.5 at the threshold calibrated on healthy
+    /// data, above it unusual.
+    pub anomaly_score: f64,
+    /// How much to trust the probability, in [0, 1]: high when it is far from 0.5 and the
+    /// inputs lie within the range seen in training.
+    pub confidence: f64,
+    /// The inputs that weigh most in this prediction, strongest first.
+    pub top_features: Vec<FeatureContribution>,
+}
+
+/// One input's share of the explanation of a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureContribution {
+    /// A flattened feature name, `metric.statistic` (e.g. `vibration.mean`).
+    pub feature: String,
+    /// Its share of the sum of all inputs' contributions, in (0, 1].
+    pub weight: f64,
+}
