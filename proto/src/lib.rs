@@ -12,6 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prost::Message as _;
 use serde::Deserialize;
 
+pub mod features;
+
 /// Types generated from `aurum/telemetry/v1/telemetry.proto`.
 pub mod pb {
     #![allow(missing_debug_implementations, clippy::all)]

@@ -3,12 +3,20 @@
 //! Adapters (`crates/adapters/*`) implement them; services depend on these traits only and pick
 //! the adapters in `main.rs`. No database, broker or web framework type appears here.
 
+pub mod esg;
 pub mod health;
 pub mod machines;
+pub mod prediction;
 pub mod telemetry;
 
+pub use esg::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
 pub use health::{HealthCheck, HealthStatus};
 pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine};
+pub use prediction::{
+    Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate, FleetEntry,
+    MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore, RegisterModelOutcome,
+    TrackedMachine,
+};
 pub use telemetry::{
     QuarantineRecord, Source, StoredMessage, TelemetryMaintenance, TelemetryStore, WriteBatch,
     WriteOutcome,

@@ -2,16 +2,20 @@
 //! registry, the telemetry store with its quarantine, and time-partition maintenance.
 
 mod connect;
+mod esg;
 mod machines;
 mod maintenance;
 mod migrate;
+mod prediction;
 mod schema;
 mod telemetry;
 
 pub use connect::{connect_pool, PgPool, PoolError};
+pub use esg::PgEsgStore;
 pub use machines::PgMachineRegistry;
 pub use maintenance::PgTelemetryMaintenance;
-pub use migrate::{migrate, MigrateError};
+pub use migrate::{migrate, MigrateError, SERVICE_ROLES};
+pub use prediction::{PgAlertStore, PgModelRegistry, PgPredictionStore};
 pub use telemetry::{PgHealth, PgTelemetryStore};
 
 use aurum_ports::StoreError;

@@ -10,12 +10,17 @@ use crate::connect::{connect_one, As};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The login roles the migrations create, one per service.
+pub const SERVICE_ROLES: [&str; 2] = ["aurumai_ingestion", "aurumai_prediction"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("cannot connect as the migration role: {0}")]
     Connect(#[from] diesel::ConnectionError),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error("{0} is not a service role the migrations create; its password is not managed here")]
+    UnknownRole(String),
     #[error("cannot set the service role's password: {0}")]
     Password(#[from] diesel::result::Error),
 }
@@ -40,13 +45,20 @@ pub async fn migrate(settings: &DatabaseSettings) -> Result<Vec<String>, Migrate
             .as_deref()
             .is_some_and(|a| a != settings.user)
         {
-            diesel::sql_query("SELECT set_config('aurum.role_password', $1, true)")
-                .bind::<Text, _>(pw.expose_secret())
-                .execute(&mut conn)
-                .await?;
+            if !SERVICE_ROLES.contains(&settings.user.as_str()) {
+                return Err(MigrateError::UnknownRole(settings.user.clone()));
+            }
             diesel::sql_query(
-                "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', 'aurumai_ingestion', \
-                 current_setting('aurum.role_password')); END $$",
+                "SELECT set_config('aurum.role_password', $1, true), \
+                 set_config('aurum.role_name', $2, true)",
+            )
+            .bind::<Text, _>(pw.expose_secret())
+            .bind::<Text, _>(&settings.user)
+            .execute(&mut conn)
+            .await?;
+            diesel::sql_query(
+                "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', \
+                 current_setting('aurum.role_name'), current_setting('aurum.role_password')); END $$",
             )
             .execute(&mut conn)
             .await?;

@@ -1,0 +1,448 @@
+//! Machines known to prediction, their latest features and predictions, and the history.
+
+use async_trait::async_trait;
+use aurum_domain::{
+    FeatureContribution, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
+    TenantId, TimeRange,
+};
+use aurum_ports::{
+    FleetEntry, MachineIdentity, MachineKey, PredictionStore, StoreError, TrackedMachine,
+};
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use crate::{pool_error, store_error, PgPool};
+
+#[derive(Debug, Clone)]
+pub struct PgPredictionStore {
+    pool: PgPool,
+}
+
+impl PgPredictionStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(QueryableByName)]
+struct MachineRow {
+    #[diesel(sql_type = BigInt)]
+    machine_key: i64,
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = Text)]
+    machine_id: String,
+    #[diesel(sql_type = Text)]
+    machine_type: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    site_id: Option<String>,
+}
+
+fn corrupt(what: &str, key: i64, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Refused(format!("prediction row of machine {key} has an invalid {what}: {e}"))
+}
+
+impl MachineRow {
+    fn into_tracked(self) -> Result<TrackedMachine, StoreError> {
+        let key = self.machine_key;
+        Ok(TrackedMachine {
+            key: MachineKey(key),
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(|e| corrupt("tenant", key, e))?,
+            machine_id: MachineId::parse(&self.machine_id).map_err(|e| corrupt("id", key, e))?,
+            machine_type: self
+                .machine_type
+                .parse::<MachineType>()
+                .map_err(|e| corrupt("type", key, e))?,
+            site_id: self
+                .site_id
+                .as_deref()
+                .map(SiteId::parse)
+                .transpose()
+                .map_err(|e| corrupt("site", key, e))?,
+        })
+    }
+}
+
+/// Prediction columns, shared by the history and the status queries.
+#[derive(QueryableByName)]
+struct PredictionRow {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    model_version: Option<String>,
+    #[diesel(sql_type = Nullable<Double>)]
+    risk_score: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    failure_probability: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    horizon_h: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    rul_hours: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    anomaly_score: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    confidence: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    top_features: Option<String>,
+}
+
+impl PredictionRow {
+    /// `None` for a machine not scored yet (every column null).
+    fn into_prediction(self) -> Option<Prediction> {
+        Some(Prediction {
+            at: self.at?,
+            model_version: self.model_version?,
+            risk_score: self.risk_score?,
+            failure_probability: self.failure_probability?,
+            horizon_h: self.horizon_h?,
+            rul_hours: self.rul_hours?,
+            anomaly_score: self.anomaly_score?,
+            confidence: self.confidence?,
+            top_features: self
+                .top_features
+                .and_then(|t| serde_json::from_str::<Vec<FeatureContribution>>(&t).ok())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+const MACHINE_COLUMNS: &str = "machine_key, tenant_id, machine_id, machine_type, site_id";
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
+}
+
+#[async_trait]
+impl PredictionStore for PgPredictionStore {
+    async fn track(&self, machines: &[MachineIdentity]) -> Result<Vec<TrackedMachine>, StoreError> {
+        if machines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let col = |f: &dyn Fn(&MachineIdentity) -> String| machines.iter().map(f).collect::<Vec<_>>();
+        // Updating only a changed site keeps the common case (nothing new) free of writes.
+        let rows: Vec<MachineRow> = diesel::sql_query(format!(
+            "WITH given AS ( \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+                     WITH ORDINALITY AS g(tenant_id, machine_id, machine_type, site_id, ord)), \
+             ins AS ( \
+                 INSERT INTO prediction.machines (tenant_id, machine_id, machine_type, site_id) \
+                 SELECT DISTINCT ON (tenant_id, machine_id) tenant_id, machine_id, machine_type, site_id \
+                 FROM given ORDER BY tenant_id, machine_id, ord DESC \
+                 ON CONFLICT (tenant_id, machine_id) DO UPDATE SET site_id = EXCLUDED.site_id \
+                     WHERE prediction.machines.site_id IS DISTINCT FROM EXCLUDED.site_id \
+                 RETURNING 1) \
+             SELECT m.{cols} FROM given g \
+             JOIN prediction.machines m USING (tenant_id, machine_id) \
+             WHERE (SELECT count(*) FROM ins) >= 0 \
+             ORDER BY g.ord",
+            cols = MACHINE_COLUMNS.replace(", ", ", m."),
+        ))
+        .bind::<Array<Text>, _>(col(&|m| m.tenant_id.as_str().to_owned()))
+        .bind::<Array<Text>, _>(col(&|m| m.machine_id.as_str().to_owned()))
+        .bind::<Array<Text>, _>(col(&|m| m.machine_type.as_str().to_owned()))
+        .bind::<Array<Nullable<Text>>, _>(
+            machines
+                .iter()
+                .map(|m| m.site_id.as_ref().map(|s| s.as_str().to_owned()))
+                .collect::<Vec<_>>(),
+        )
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        let tracked = rows
+            .into_iter()
+            .map(MachineRow::into_tracked)
+            .collect::<Result<Vec<_>, _>>()?;
+        if tracked.len() != machines.len() {
+            // A machine inserted by this statement is invisible to its own SELECT (one
+            // snapshot); read again now that the insert is committed.
+            return self.track_again(machines).await;
+        }
+        Ok(tracked)
+    }
+
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        machine: &MachineId,
+    ) -> Result<Option<TrackedMachine>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<MachineRow> = diesel::sql_query(format!(
+            "SELECT {MACHINE_COLUMNS} FROM prediction.machines \
+             WHERE tenant_id = $1 AND machine_id = $2"
+        ))
+        .bind::<Text, _>(tenant.as_str())
+        .bind::<Text, _>(machine.as_str())
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().next().map(MachineRow::into_tracked).transpose()
+    }
+
+    async fn save(
+        &self,
+        scored: &[(MachineKey, &FeatureVector, Option<&Prediction>)],
+    ) -> Result<(), StoreError> {
+        if scored.is_empty() {
+            return Ok(());
+        }
+        let mut keys = Vec::with_capacity(scored.len());
+        let mut ends = Vec::with_capacity(scored.len());
+        let mut features = Vec::with_capacity(scored.len());
+        let mut p_keys = Vec::new();
+        let mut p_at = Vec::new();
+        let mut p_version = Vec::new();
+        let mut p_risk = Vec::new();
+        let mut p_prob = Vec::new();
+        let mut p_horizon = Vec::new();
+        let mut p_rul = Vec::new();
+        let mut p_anomaly = Vec::new();
+        let mut p_conf = Vec::new();
+        let mut p_top = Vec::new();
+        for (key, f, p) in scored {
+            keys.push(key.0);
+            ends.push(f.window_end);
+            features.push(json(f)?);
+            if let Some(p) = p {
+                p_keys.push(key.0);
+                p_at.push(p.at);
+                p_version.push(p.model_version.clone());
+                p_risk.push(p.risk_score);
+                p_prob.push(p.failure_probability);
+                p_horizon.push(p.horizon_h);
+                p_rul.push(p.rul_hours);
+                p_anomaly.push(p.anomaly_score);
+                p_conf.push(p.confidence);
+                p_top.push(json(&p.top_features)?);
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            // The newest window wins; a late, older batch never rolls the status back.
+            diesel::sql_query(
+                "INSERT INTO prediction.machine_status AS s (machine_key, window_end, features) \
+                 SELECT DISTINCT ON (k) k, e, f::jsonb \
+                 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u(k, e, f) \
+                 ORDER BY k, e DESC \
+                 ON CONFLICT (machine_key) DO UPDATE \
+                     SET window_end = EXCLUDED.window_end, features = EXCLUDED.features \
+                     WHERE s.window_end <= EXCLUDED.window_end",
+            )
+            .bind::<Array<BigInt>, _>(&keys)
+            .bind::<Array<Timestamptz>, _>(&ends)
+            .bind::<Array<Text>, _>(&features)
+            .execute(conn)
+            .await?;
+            if p_keys.is_empty() {
+                return Ok(());
+            }
+            diesel::sql_query(
+                "INSERT INTO prediction.predictions (machine_key, ts, model_version, risk_score, \
+                     failure_probability, horizon_h, rul_hours, anomaly_score, confidence, \
+                     top_features) \
+                 SELECT k, t, v, r, p, h, u, a, c, tf::jsonb FROM unnest($1::bigint[], \
+                     $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], $6::float8[], \
+                     $7::float8[], $8::float8[], $9::float8[], $10::text[]) \
+                     AS x(k, t, v, r, p, h, u, a, c, tf) \
+                 ON CONFLICT (machine_key, ts, model_version) DO UPDATE SET \
+                     risk_score = EXCLUDED.risk_score, \
+                     failure_probability = EXCLUDED.failure_probability, \
+                     horizon_h = EXCLUDED.horizon_h, rul_hours = EXCLUDED.rul_hours, \
+                     anomaly_score = EXCLUDED.anomaly_score, confidence = EXCLUDED.confidence, \
+                     top_features = EXCLUDED.top_features",
+            )
+            .bind::<Array<BigInt>, _>(&p_keys)
+            .bind::<Array<Timestamptz>, _>(&p_at)
+            .bind::<Array<Text>, _>(&p_version)
+            .bind::<Array<Double>, _>(&p_risk)
+            .bind::<Array<Double>, _>(&p_prob)
+            .bind::<Array<Double>, _>(&p_horizon)
+            .bind::<Array<Double>, _>(&p_rul)
+            .bind::<Array<Double>, _>(&p_anomaly)
+            .bind::<Array<Double>, _>(&p_conf)
+            .bind::<Array<Text>, _>(&p_top)
+            .execute(conn)
+            .await?;
+            diesel::sql_query(
+                "UPDATE prediction.machine_status s SET predicted_at = x.t, \
+                     model_version = x.v, risk_score = x.r, failure_probability = x.p, \
+                     horizon_h = x.h, rul_hours = x.u, anomaly_score = x.a, confidence = x.c, \
+                     top_features = x.tf::jsonb \
+                 FROM (SELECT DISTINCT ON (k) * FROM unnest($1::bigint[], $2::timestamptz[], \
+                     $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
+                     $8::float8[], $9::float8[], $10::text[]) AS u(k, t, v, r, p, h, u, a, c, tf) \
+                     ORDER BY k, t DESC) x \
+                 WHERE s.machine_key = x.k \
+                   AND (s.predicted_at IS NULL OR s.predicted_at <= x.t)",
+            )
+            .bind::<Array<BigInt>, _>(&p_keys)
+            .bind::<Array<Timestamptz>, _>(&p_at)
+            .bind::<Array<Text>, _>(&p_version)
+            .bind::<Array<Double>, _>(&p_risk)
+            .bind::<Array<Double>, _>(&p_prob)
+            .bind::<Array<Double>, _>(&p_horizon)
+            .bind::<Array<Double>, _>(&p_rul)
+            .bind::<Array<Double>, _>(&p_anomaly)
+            .bind::<Array<Double>, _>(&p_conf)
+            .bind::<Array<Text>, _>(&p_top)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn latest_features(&self, key: MachineKey) -> Result<Option<FeatureVector>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            features: String,
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT features::text AS features FROM prediction.machine_status \
+             WHERE machine_key = $1",
+        )
+        .bind::<BigInt, _>(key.0)
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                serde_json::from_str(&r.features).map_err(|e| corrupt("feature vector", key.0, e))
+            })
+            .transpose()
+    }
+
+    async fn predictions(
+        &self,
+        key: MachineKey,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<Prediction>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<PredictionRow> = diesel::sql_query(
+            "SELECT ts AS at, model_version, risk_score, failure_probability, horizon_h, \
+                    rul_hours, anomaly_score, confidence, top_features::text AS top_features \
+             FROM prediction.predictions \
+             WHERE machine_key = $1 AND ts >= $2 AND ts < $3 \
+             ORDER BY ts, model_version LIMIT $4",
+        )
+        .bind::<BigInt, _>(key.0)
+        .bind::<Timestamptz, _>(range.from())
+        .bind::<Timestamptz, _>(range.to())
+        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(PredictionRow::into_prediction)
+            .collect())
+    }
+
+    async fn fleet(&self, tenant: &TenantId) -> Result<Vec<FleetEntry>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(embed)]
+            machine: MachineRow,
+            #[diesel(sql_type = Timestamptz)]
+            window_end: DateTime<Utc>,
+            #[diesel(embed)]
+            prediction: PredictionRow,
+            #[diesel(sql_type = BigInt)]
+            open_alerts: i64,
+            #[diesel(sql_type = Nullable<Text>)]
+            worst_severity: Option<String>,
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT m.machine_key, m.tenant_id, m.machine_id, m.machine_type, m.site_id, \
+                    s.window_end, s.predicted_at AS at, s.model_version, s.risk_score, \
+                    s.failure_probability, s.horizon_h, s.rul_hours, s.anomaly_score, \
+                    s.confidence, s.top_features::text AS top_features, \
+                    coalesce(a.open_alerts, 0) AS open_alerts, a.worst_severity \
+             FROM prediction.machines m \
+             JOIN prediction.machine_status s USING (machine_key) \
+             LEFT JOIN ( \
+                 SELECT machine_key, count(*) AS open_alerts, \
+                        (array_agg(severity ORDER BY CASE severity WHEN 'emergency' THEN 4 \
+                            WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC))[1] \
+                            AS worst_severity \
+                 FROM prediction.alerts WHERE state <> 'resolved' GROUP BY machine_key) a \
+               USING (machine_key) \
+             WHERE m.tenant_id = $1 \
+             ORDER BY s.risk_score DESC NULLS LAST, m.machine_id",
+        )
+        .bind::<Text, _>(tenant.as_str())
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|r| {
+                let key = r.machine.machine_key;
+                let m = r.machine.into_tracked()?;
+                Ok(FleetEntry {
+                    machine_id: m.machine_id,
+                    machine_type: m.machine_type,
+                    site_id: m.site_id,
+                    window_end: r.window_end,
+                    prediction: r.prediction.into_prediction(),
+                    open_alerts: r.open_alerts,
+                    worst_open_severity: r
+                        .worst_severity
+                        .map(|s| s.parse::<Severity>().map_err(|e| corrupt("severity", key, e)))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl PgPredictionStore {
+    async fn track_again(
+        &self,
+        machines: &[MachineIdentity],
+    ) -> Result<Vec<TrackedMachine>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<MachineRow> = diesel::sql_query(format!(
+            "SELECT m.{cols} FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
+                 AS g(tenant_id, machine_id, ord) \
+             JOIN prediction.machines m USING (tenant_id, machine_id) ORDER BY g.ord",
+            cols = MACHINE_COLUMNS.replace(", ", ", m."),
+        ))
+        .bind::<Array<Text>, _>(
+            machines
+                .iter()
+                .map(|m| m.tenant_id.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            machines
+                .iter()
+                .map(|m| m.machine_id.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        let tracked = rows
+            .into_iter()
+            .map(MachineRow::into_tracked)
+            .collect::<Result<Vec<_>, _>>()?;
+        if tracked.len() != machines.len() {
+            return Err(StoreError::Refused(format!(
+                "tracked {} of {} machines",
+                tracked.len(),
+                machines.len()
+            )));
+        }
+        Ok(tracked)
+    }
+}
