@@ -276,11 +276,11 @@ fn choose_depth(
         .ok_or_else(|| "no classifier depth to try".to_owned())
 }
 
-/// The lowest threshold (on a 0.01 grid) whose validation false alarms per machine-day stay
-/// within the budget; the one with the fewest false alarms when none does.
+/// Among thresholds (a 0.01 grid) whose validation false alarms per machine-day stay within
+/// the budget, the one detecting the most failing runs, then with the most precise alerts,
+/// then the lowest (earliest warning); the one with the fewest false alarms when none does.
 fn choose_threshold(validation: &Prepared<'_>, probabilities: &[f64], opts: &TrainOptions) -> f64 {
-    let runs = group_by_run(&validation.samples);
-    let points: Vec<Vec<(usize, RunPoint)>> = runs
+    let runs: Vec<Vec<RunPoint>> = group_by_run(&validation.samples)
         .iter()
         .map(|idx| {
             let start = idx
@@ -289,39 +289,43 @@ fn choose_threshold(validation: &Prepared<'_>, probabilities: &[f64], opts: &Tra
             idx.iter()
                 .map(|&i| {
                     let s = validation.samples[i];
-                    let hours = start.map_or(0.0, |t0| {
-                        (s.features.window_end - t0).as_seconds_f64() / 3_600.0
-                    });
-                    (
-                        i,
-                        RunPoint {
-                            hours,
-                            time_to_failure_h: s.time_to_failure_h,
-                            probability: probabilities.get(i).copied().unwrap_or(0.0),
-                        },
-                    )
+                    RunPoint {
+                        hours: start.map_or(0.0, |t0| {
+                            (s.features.window_end - t0).as_seconds_f64() / 3_600.0
+                        }),
+                        time_to_failure_h: s.time_to_failure_h,
+                        probability: probabilities.get(i).copied().unwrap_or(0.0),
+                    }
                 })
                 .collect()
         })
         .collect();
+    // (recall, precision) of the best threshold within budget, and the fewest false alarms.
+    let mut best: Option<((f64, f64), f64)> = None;
     let mut fewest: Option<(f64, f64)> = None;
     for step in 5..=95 {
         let threshold = f64::from(step) / 100.0;
-        let replays: Vec<_> = points
+        let replays: Vec<_> = runs
             .iter()
-            .map(|run| {
-                let run: Vec<RunPoint> = run.iter().map(|(_, p)| *p).collect();
-                replay(&run, threshold, &opts.policy, opts.horizon_h)
-            })
+            .map(|run| replay(run, threshold, &opts.policy, opts.horizon_h))
             .collect();
         let (figures, _) = summarise(&replays, opts.horizon_h);
         let rate = figures.false_alarms_per_day().unwrap_or(0.0);
         if rate <= opts.max_false_alarms_per_day {
-            return threshold;
+            let key = (
+                figures.recall().unwrap_or(0.0),
+                figures.precision().unwrap_or(0.0),
+            );
+            // Strictly better only: ties keep the lower, earlier-warning threshold.
+            if best.is_none_or(|(b, _)| key > b) {
+                best = Some((key, threshold));
+            }
         }
         if fewest.is_none_or(|(r, _)| rate < r) {
             fewest = Some((rate, threshold));
         }
     }
-    fewest.map_or(0.5, |(_, t)| t)
+    best.map(|(_, t)| t)
+        .or(fewest.map(|(_, t)| t))
+        .unwrap_or(0.5)
 }
