@@ -2,11 +2,13 @@
 //! request, RFC 9457 problem responses, body limits, health, readiness and metrics endpoints,
 //! and HTTP metrics.
 
+mod caller;
 mod health;
 mod http_metrics;
 mod problem;
 mod request_id;
 
+pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
 pub use problem::{json_config, payload_config, read_body, Problem};

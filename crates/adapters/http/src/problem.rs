@@ -53,6 +53,16 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(detail)
     }
 
+    /// Well-formed, but not something the service can process (RFC 9110 422).
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+            "The request cannot be processed",
+        )
+        .detail(detail)
+    }
+
     /// A dependency is down. The cause is logged by the caller, never sent.
     pub fn unavailable() -> Self {
         Self::new(
