@@ -251,8 +251,7 @@ pub fn cmapss_run(
             y.push(f64::from(last.cycle - history[at].cycle).min(opts.rul_cap));
         }
     }
-    let forest =
-        Forest::fit(&x, &y, &opts.forest).map_err(|message| ModelError::CmapssTraining(message))?;
+    let forest = Forest::fit(&x, &y, &opts.forest).map_err(ModelError::CmapssTraining)?;
 
     let test_units = by_unit(&test_rows);
     if test_units.len() != true_rul.len() {

@@ -170,7 +170,7 @@ impl FeatureExtractor {
             window.advance_to(row.ts);
         }
         state.rows += 1;
-        if state.rows % self.every_k_rows as u64 != 0 {
+        if !state.rows.is_multiple_of(self.every_k_rows as u64) {
             return Ok(None);
         }
         let features =
