@@ -110,10 +110,12 @@ impl FeatureFeed {
         if inserted.is_empty() {
             return;
         }
-        let inserted: HashSet<&(MachineKey, i64)> = inserted.iter().collect();
+        // Each inserted key admits one message: a batch may carry the same message twice
+        // (a redelivery landing in the same write), of which the database kept the first.
+        let mut inserted: HashSet<&(MachineKey, i64)> = inserted.iter().collect();
         let mut fresh: Vec<Observation> = messages
             .into_iter()
-            .filter(|m| inserted.contains(&(m.machine, m.seq.as_i64())))
+            .filter(|m| inserted.remove(&(m.machine, m.seq.as_i64())))
             .filter_map(|m| {
                 Some(Observation {
                     machine: origins.get(&m.machine)?.clone(),
@@ -221,4 +223,51 @@ pub fn start(
             flush_budget: timeout + Duration::from_secs(2),
         },
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurum_domain::{MetricName, Seq};
+
+    fn stored(key: i64, seq: u64, second: i64) -> StoredMessage {
+        StoredMessage {
+            machine: MachineKey(key),
+            seq: Seq::new(seq).unwrap(),
+            ts: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(second),
+            received_at: Utc::now(),
+            readings: vec![Reading {
+                metric: MetricName::parse("rpm").unwrap(),
+                value: 1.0,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_inserted_messages_are_offered_once_each_oldest_first() {
+        let metrics = FeatureMetrics::register(&prometheus::Registry::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let feed = FeatureFeed { tx, metrics };
+        let machine = MachineRef {
+            tenant: TenantId::parse("demo").unwrap(),
+            id: MachineId::parse("T-1").unwrap(),
+            machine_type: MachineType::HaulTruck,
+        };
+        let origins = HashMap::from([(MachineKey(1), machine)]);
+        // seq 2 twice in one write (a redelivery), seq 3 already stored, machine 9 unknown.
+        let messages = vec![
+            stored(1, 2, 20),
+            stored(1, 1, 10),
+            stored(1, 2, 20),
+            stored(1, 3, 30),
+            stored(9, 1, 5),
+        ];
+        let inserted = [(MachineKey(1), 1), (MachineKey(1), 2), (MachineKey(9), 1)];
+        feed.offer_inserted(messages, &origins, &inserted);
+        let mut seconds = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            seconds.push(o.ts.timestamp());
+        }
+        assert_eq!(seconds, [10, 20]);
+    }
 }

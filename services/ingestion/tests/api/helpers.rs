@@ -57,19 +57,28 @@ pub fn init_test_logs() {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false).await
+    spawn(false, |_| {}).await
 }
 
 pub async fn spawn_app_with_broker() -> TestApp {
-    spawn(true).await
+    spawn(true, |_| {}).await
 }
 
-async fn spawn(with_broker: bool) -> TestApp {
+/// `spawn_app` (or with a broker), with the configuration adjusted by `configure`.
+pub async fn spawn_app_with(
+    with_broker: bool,
+    configure: impl FnOnce(&mut IngestionConfig),
+) -> TestApp {
+    spawn(with_broker, configure).await
+}
+
+async fn spawn(with_broker: bool, configure: impl FnOnce(&mut IngestionConfig)) -> TestApp {
     init_test_logs();
     let db = TestDb::create().await;
     let broker = with_broker.then(Broker::start);
     let spool = tempfile::tempdir().expect("spool dir");
-    let config = config_for(&db, broker.as_ref(), spool.path());
+    let mut config = config_for(&db, broker.as_ref(), spool.path());
+    configure(&mut config);
     aurum_postgres::migrate(&config.database)
         .await
         .expect("migrate");
@@ -142,6 +151,27 @@ impl TestApp {
             .send()
             .await
             .expect("post telemetry")
+    }
+
+    /// The value of one series on `/metrics`, e.g. `aurum_features_dropped_total{reason="queue_full"}`;
+    /// 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse::<f64>().ok())?
+            })
+            .unwrap_or(0.0)
     }
 
     pub async fn telemetry_rows(&self) -> i64 {

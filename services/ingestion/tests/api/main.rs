@@ -6,6 +6,7 @@
 #[path = "../support/service.rs"]
 mod service;
 
+mod features;
 mod health;
 mod helpers;
 mod logging;
