@@ -111,7 +111,8 @@ impl Default for FeatureSettings {
             baseline_h: 24,
             activity_max_gap_s: 300,
             queue_capacity: 50_000,
-            max_machines: 20_000,
+            // Full windows at one reading a second: about 600 MB for 1000 seven-metric machines.
+            max_machines: 1_000,
             idle_evict_s: 6 * 3_600,
             // About 2 KB of JSON per vector: 500 keeps a request within a 1 MiB body limit.
             max_batch_vectors: 500,
@@ -263,5 +264,50 @@ impl FeatureSettings {
             refuse("max_retries", "must not exceed 20");
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature_problems(configure: impl FnOnce(&mut FeatureSettings)) -> Vec<String> {
+        let mut c = IngestionConfig::default();
+        configure(&mut c.features);
+        c.problems()
+            .into_iter()
+            .map(|p| p.key)
+            .filter(|k| k.starts_with("features."))
+            .collect()
+    }
+
+    #[test]
+    fn features_are_off_by_default_and_not_checked_then() {
+        let c = IngestionConfig::default();
+        assert!(!c.features.enabled());
+        assert!(feature_problems(|f| f.interval_s = 0).is_empty());
+    }
+
+    #[test]
+    fn enabled_features_refuse_nonsense() {
+        let on = |f: &mut FeatureSettings| f.prediction_url = "http://prediction:8082".into();
+        assert!(feature_problems(on).is_empty());
+        assert_eq!(
+            feature_problems(|f| {
+                on(f);
+                f.interval_s = 0;
+                f.max_batch_vectors = FeatureBatch::MAX_VECTORS + 1;
+                f.idle_evict_s = f.window_s - 1;
+            }),
+            [
+                "features.interval_s",
+                "features.idle_evict_s",
+                "features.max_batch_vectors"
+            ]
+        );
+        assert_eq!(
+            feature_problems(|f| f.prediction_url = "prediction:8082".into()),
+            ["features.prediction_url"]
+        );
     }
 }
