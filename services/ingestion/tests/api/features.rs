@@ -492,3 +492,75 @@ async fn mqtt_redelivery_counts_once_in_features_and_activity() {
     let litres = receiver.activity_total("TRUCK-3", "fuel_rate_lh");
     assert!(close(litres, 20.0, 1e-6), "{litres} L");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_sends_the_features_of_what_was_committed_in_a_last_batch() {
+    let receiver = Receiver::start(Behaviour::Accept);
+    let db = aurum_testkit::TestDb::create().await;
+    let broker = aurum_testkit::Broker::start();
+    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = aurum_testkit::free_port();
+    let log_path = dir.path().join("service.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = crate::service::service_command(
+        &db,
+        &broker,
+        &dir.path().join("spool"),
+        port,
+        &format!("ingestion-{}", db.name),
+    )
+    .env("AURUM_FEATURES__PREDICTION_URL", &receiver.url)
+    // No periodic batch within the test: only the one sent at shutdown.
+    .env("AURUM_FEATURES__INTERVAL_S", "3600")
+    .env("AURUM_TELEMETRY__LOG_FORMAT", "json")
+    .stdout(log.try_clone().unwrap())
+    .stderr(log)
+    .stdin(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(crate::helpers::ready(port).await, "{}", log_text());
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v1/machines"))
+        .header("X-Aurum-Tenant", TENANT)
+        .json(&json!({ "id": "TRUCK-8", "machine_type": "haul_truck" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let messages = series(
+        "TRUCK-8",
+        1,
+        start_before_now(600),
+        60,
+        11,
+        |_| json!({ "fuel_rate_lh": 120.0, "rpm": 1_600.0 }),
+    );
+    let r = client
+        .post(format!("{base}/v1/telemetry"))
+        .header("X-Aurum-Tenant", TENANT)
+        .json(&json!({ "messages": messages }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(receiver.received().is_empty());
+
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}\n{}", log_text());
+    assert_eq!(receiver.latest_count("TRUCK-8", "rpm"), Some(11));
+    let litres = receiver.activity_total("TRUCK-8", "fuel_rate_lh");
+    assert!(close(litres, 20.0, 1e-6), "{litres} L");
+}
