@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (and starts) what building and testing AurumAI need, skipping what is already there:
-#   - build dependencies: build-essential cmake pkg-config libssl-dev protobuf-compiler (+ curl)
+#   - build dependencies: build-essential cmake pkg-config libssl-dev protobuf-compiler libprotobuf-dev (+ curl)
 #   - PostgreSQL on 127.0.0.1:5432, superuser postgres without password, TLS on
 #   - the mosquitto broker binary and clients (tests start their own brokers; the system broker
 #     is not started)

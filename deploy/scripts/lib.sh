@@ -151,7 +151,7 @@ need_apt_no_start() {
 # The C toolchain and libraries the Rust build needs: paho-mqtt's bundled C library (cmake,
 # OpenSSL), prost-build (protoc), and curl/python3 for the scripts themselves.
 ensure_build_deps() {
-    need_apt build-essential cmake pkg-config libssl-dev protobuf-compiler curl ca-certificates
+    need_apt build-essential cmake pkg-config libssl-dev protobuf-compiler libprotobuf-dev curl ca-certificates
     have python3 || need_apt python3
     have cargo || die "cargo not found: install the Rust toolchain (rustup) first"
 }

@@ -133,14 +133,17 @@ pub enum PolicyError {
     BadMargin,
 }
 
-/// The score at which each severity starts, and how far below it the score must fall before
-/// the severity steps down or the alert clears. Without the margin a score hovering around a
+/// The score at which each severity starts, how many consecutive scores it takes to raise or
+/// to step down, and how far below a level the score must fall before the severity steps
+/// down or the alert clears. Without the margin and the counts a score hovering around a
 /// threshold would open and close an alert on every sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertPolicy {
     /// `(severity, threshold)` pairs, thresholds strictly increasing with severity.
     levels: Vec<(Severity, f64)>,
     margin: f64,
+    raise_after: usize,
+    clear_after: usize,
 }
 
 /// What to do with a machine's alert of one category after a new score.
@@ -157,7 +160,15 @@ pub enum AlertDecision {
 }
 
 impl AlertPolicy {
-    pub fn new(levels: Vec<(Severity, f64)>, margin: f64) -> Result<Self, PolicyError> {
+    /// `raise_after` consecutive scores at or above a level raise an alert of the lowest
+    /// severity they all reach; `clear_after` consecutive scores `margin` below the current
+    /// level step it down or clear it. Both counts are at least 1.
+    pub fn new(
+        levels: Vec<(Severity, f64)>,
+        margin: f64,
+        raise_after: usize,
+        clear_after: usize,
+    ) -> Result<Self, PolicyError> {
         let increasing = levels
             .windows(2)
             .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
@@ -167,7 +178,34 @@ impl AlertPolicy {
         if !(margin.is_finite() && margin >= 0.0 && margin < levels[0].1) {
             return Err(PolicyError::BadMargin);
         }
-        Ok(Self { levels, margin })
+        Ok(Self {
+            levels,
+            margin,
+            raise_after: raise_after.max(1),
+            clear_after: clear_after.max(1),
+        })
+    }
+
+    /// Warning from `threshold` (a model's calibrated alert threshold on the 0..=100 scale),
+    /// critical half-way from there to 100, emergency at four fifths; cleared below
+    /// `clear_ratio` × threshold.
+    pub fn from_threshold(
+        threshold: f64,
+        clear_ratio: f64,
+        raise_after: usize,
+        clear_after: usize,
+    ) -> Result<Self, PolicyError> {
+        let span = 100.0 - threshold;
+        Self::new(
+            vec![
+                (Severity::Warning, threshold),
+                (Severity::Critical, threshold + 0.5 * span),
+                (Severity::Emergency, threshold + 0.8 * span),
+            ],
+            threshold * (1.0 - clear_ratio),
+            raise_after,
+            clear_after,
+        )
     }
 
     pub fn levels(&self) -> &[(Severity, f64)] {
@@ -176,6 +214,11 @@ impl AlertPolicy {
 
     pub fn margin(&self) -> f64 {
         self.margin
+    }
+
+    /// How many of the latest scores [`decide`](Self::decide) looks at.
+    pub fn memory(&self) -> usize {
+        self.raise_after.max(self.clear_after)
     }
 
     /// The severity a score reaches with no alert open: the highest level at or below it.
@@ -194,29 +237,46 @@ impl AlertPolicy {
             .map(|(_, t)| *t)
     }
 
-    /// Decides, for a machine whose unresolved alert (if any) has severity `current`, what a
-    /// new `score` changes. Escalation is immediate; stepping down or clearing waits until
-    /// the score is `margin` below the current level's threshold. A non-finite score changes
-    /// nothing.
-    pub fn decide(&self, current: Option<Severity>, score: f64) -> AlertDecision {
-        if !score.is_finite() {
+    /// Decides, for a machine whose unresolved alert (if any) has severity `current`, what
+    /// the latest scores change; `recent` ends with the newest. Escalating an open alert is
+    /// immediate. A newest score that is not finite changes nothing.
+    pub fn decide(&self, current: Option<Severity>, recent: &[f64]) -> AlertDecision {
+        let Some(&newest) = recent.last() else {
+            return AlertDecision::Keep;
+        };
+        if !newest.is_finite() {
             return AlertDecision::Keep;
         }
-        let reached = self.band(score);
         let Some(current) = current else {
-            return reached.map_or(AlertDecision::Keep, AlertDecision::Raise);
+            return match last_n(recent, self.raise_after) {
+                // The severity every one of them reaches; NaN reaches none.
+                Some(window) => window
+                    .iter()
+                    .map(|s| self.band(*s))
+                    .min()
+                    .flatten()
+                    .map_or(AlertDecision::Keep, AlertDecision::Raise),
+                None => AlertDecision::Keep,
+            };
         };
-        if reached.is_some_and(|r| r > current) {
-            return reached.map_or(AlertDecision::Keep, AlertDecision::Change);
+        if let Some(reached) = self.band(newest).filter(|r| *r > current) {
+            return AlertDecision::Change(reached);
+        }
+        let Some(window) = last_n(recent, self.clear_after) else {
+            return AlertDecision::Keep;
+        };
+        // The highest of the window decides: every one of them must be clearly lower.
+        let highest = window.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !highest.is_finite() {
+            return AlertDecision::Keep;
         }
         // A severity outside the policy (set by an older configuration) steps down from the
         // lowest level's threshold.
         let current_threshold = self.threshold(current).unwrap_or(self.levels[0].1);
-        if score >= current_threshold - self.margin {
+        if highest >= current_threshold - self.margin {
             return AlertDecision::Keep;
         }
-        // Fallen clearly below the current level: where does it stand, with the margin?
-        match self.band(score + self.margin) {
+        match self.band(highest + self.margin) {
             None => AlertDecision::Clear,
             Some(lower) if lower < current => AlertDecision::Change(lower),
             Some(_) => AlertDecision::Keep,
@@ -224,9 +284,14 @@ impl AlertPolicy {
     }
 }
 
+/// The last `n` scores, or `None` when there are fewer.
+fn last_n(recent: &[f64], n: usize) -> Option<&[f64]> {
+    recent.len().checked_sub(n).map(|start| &recent[start..])
+}
+
 impl Default for AlertPolicy {
-    /// Risk scores run 0..=100: warning at 50, critical at 75, emergency at 90, each held
-    /// until the score is 10 below its threshold.
+    /// Scores run 0..=100: warning at 50, critical at 75, emergency at 90, each held until
+    /// the score is 10 below its threshold; one score raises, one clears.
     fn default() -> Self {
         Self {
             levels: vec![
@@ -235,6 +300,8 @@ impl Default for AlertPolicy {
                 (Severity::Emergency, 90.0),
             ],
             margin: 10.0,
+            raise_after: 1,
+            clear_after: 1,
         }
     }
 }
@@ -247,8 +314,8 @@ mod tests {
     fn apply(policy: &AlertPolicy, scores: &[f64]) -> (Option<Severity>, usize, usize) {
         let mut current = None;
         let (mut raised, mut cleared) = (0, 0);
-        for &s in scores {
-            match policy.decide(current, s) {
+        for i in 0..scores.len() {
+            match policy.decide(current, &scores[..=i]) {
                 AlertDecision::Keep => {}
                 AlertDecision::Raise(sev) => {
                     raised += 1;
@@ -276,21 +343,21 @@ mod tests {
     fn stepping_down_and_clearing_wait_for_the_margin() {
         let p = AlertPolicy::default();
         assert_eq!(
-            p.decide(Some(Severity::Critical), 70.0),
+            p.decide(Some(Severity::Critical), &[70.0]),
             AlertDecision::Keep
         );
         assert_eq!(
-            p.decide(Some(Severity::Critical), 60.0),
+            p.decide(Some(Severity::Critical), &[60.0]),
             AlertDecision::Change(Severity::Warning)
         );
-        assert_eq!(p.decide(Some(Severity::Warning), 45.0), AlertDecision::Keep);
+        assert_eq!(p.decide(Some(Severity::Warning), &[45.0]), AlertDecision::Keep);
         assert_eq!(
-            p.decide(Some(Severity::Warning), 39.0),
+            p.decide(Some(Severity::Warning), &[39.0]),
             AlertDecision::Clear
         );
         // Far below every level at once: clear, not step down one by one.
         assert_eq!(
-            p.decide(Some(Severity::Emergency), 5.0),
+            p.decide(Some(Severity::Emergency), &[5.0]),
             AlertDecision::Clear
         );
     }
@@ -298,23 +365,50 @@ mod tests {
     #[test]
     fn non_finite_scores_change_nothing() {
         let p = AlertPolicy::default();
-        assert_eq!(p.decide(None, f64::NAN), AlertDecision::Keep);
+        assert_eq!(p.decide(None, &[f64::NAN]), AlertDecision::Keep);
         assert_eq!(
-            p.decide(Some(Severity::Warning), f64::NEG_INFINITY),
+            p.decide(Some(Severity::Warning), &[f64::NEG_INFINITY]),
             AlertDecision::Keep
         );
     }
 
     #[test]
     fn policies_must_be_ordered_with_a_sane_margin() {
-        assert!(AlertPolicy::new(vec![], 1.0).is_err());
+        assert!(AlertPolicy::new(vec![], 1.0, 1, 1).is_err());
         assert!(AlertPolicy::new(
             vec![(Severity::Critical, 50.0), (Severity::Warning, 70.0)],
-            1.0
+            1.0,
+            1,
+            1
         )
         .is_err());
-        assert!(AlertPolicy::new(vec![(Severity::Warning, 50.0)], 60.0).is_err());
-        assert!(AlertPolicy::new(vec![(Severity::Warning, 0.5)], 0.1).is_ok());
+        assert!(AlertPolicy::new(vec![(Severity::Warning, 50.0)], 60.0, 1, 1).is_err());
+        assert!(AlertPolicy::new(vec![(Severity::Warning, 0.5)], 0.1, 1, 1).is_ok());
+    }
+
+    #[test]
+    fn debouncing_needs_consecutive_scores_to_raise_and_to_clear() {
+        let p = AlertPolicy::from_threshold(40.0, 0.7, 2, 3).unwrap();
+        assert_eq!(p.decide(None, &[10.0, 45.0]), AlertDecision::Keep);
+        assert_eq!(
+            p.decide(None, &[45.0, 41.0]),
+            AlertDecision::Raise(Severity::Warning)
+        );
+        // Raised at the lowest severity both reached.
+        assert_eq!(
+            p.decide(None, &[95.0, 45.0]),
+            AlertDecision::Raise(Severity::Warning)
+        );
+        // Too few scores yet: wait.
+        assert_eq!(p.decide(None, &[99.0]), AlertDecision::Keep);
+        let w = Some(Severity::Warning);
+        assert_eq!(p.decide(w, &[10.0, 10.0, 35.0]), AlertDecision::Keep);
+        assert_eq!(p.decide(w, &[10.0, 10.0, 10.0]), AlertDecision::Clear);
+        // Escalation does not wait.
+        assert_eq!(
+            p.decide(w, &[10.0, 10.0, 75.0]),
+            AlertDecision::Change(Severity::Critical)
+        );
     }
 
     #[test]
@@ -363,8 +457,9 @@ mod tests {
         ) {
             let p = AlertPolicy::default();
             let mut current = None;
-            for &s in &scores {
-                current = match p.decide(current, s) {
+            for i in 0..scores.len() {
+                let s = scores[i];
+                current = match p.decide(current, &scores[..=i]) {
                     AlertDecision::Keep => current,
                     AlertDecision::Raise(sev) | AlertDecision::Change(sev) => Some(sev),
                     AlertDecision::Clear => None,

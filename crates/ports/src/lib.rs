@@ -14,7 +14,8 @@ pub use health::{HealthCheck, HealthStatus};
 pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine};
 pub use prediction::{
     Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate, FleetEntry,
-    MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore, RegisterModelOutcome,
+    MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore, RecentScores,
+    RegisterModelOutcome,
     TrackedMachine,
 };
 pub use telemetry::{

@@ -75,6 +75,14 @@ pub struct MachineIdentity {
     pub site_id: Option<SiteId>,
 }
 
+/// A machine's latest risk and anomaly scores (0..=100 and 0..=1), oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentScores {
+    pub machine: MachineKey,
+    pub risk: Vec<f64>,
+    pub anomaly: Vec<f64>,
+}
+
 /// One row of the fleet view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetEntry {
@@ -103,6 +111,8 @@ pub trait PredictionStore: Send + Sync + std::fmt::Debug {
         &self,
         scored: &[(MachineKey, &FeatureVector, Option<&Prediction>)],
     ) -> Result<(), StoreError>;
+    /// The latest scores each machine's status keeps, oldest first.
+    async fn recent_scores(&self, keys: &[MachineKey]) -> Result<Vec<RecentScores>, StoreError>;
     async fn latest_features(&self, key: MachineKey) -> Result<Option<FeatureVector>, StoreError>;
     async fn predictions(
         &self,
@@ -110,6 +120,8 @@ pub trait PredictionStore: Send + Sync + std::fmt::Debug {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Prediction>, StoreError>;
+    /// Deletes prediction history older than `days`; returns the rows deleted.
+    async fn apply_retention(&self, days: u32) -> Result<u64, StoreError>;
     /// Every machine of the tenant with its latest prediction and open alerts, highest risk
     /// first (machines not yet scored last).
     async fn fleet(&self, tenant: &TenantId) -> Result<Vec<FleetEntry>, StoreError>;

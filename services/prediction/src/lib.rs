@@ -2,4 +2,14 @@
 //! risk within a horizon, remaining useful life, anomaly), raises and tracks alerts, and
 //! accounts fuel and electricity for ESG emission reports.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod esg;
+pub mod metrics;
+pub mod models;
 pub mod routes;
+pub mod scoring;
+
+pub use app::Application;
+pub use config::PredictionConfig;

@@ -7,9 +7,11 @@ mod health;
 mod http_metrics;
 mod problem;
 mod request_id;
+mod shutdown;
 
 pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
 pub use problem::{json_config, payload_config, read_body, Problem};
 pub use request_id::{request_context, RequestId};
+pub use shutdown::shutdown_signal;

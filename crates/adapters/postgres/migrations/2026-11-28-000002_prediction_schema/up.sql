@@ -64,7 +64,10 @@ CREATE TABLE prediction.machine_status (
     rul_hours           double precision,
     anomaly_score       double precision,
     confidence          double precision,
-    top_features        jsonb
+    top_features        jsonb,
+    -- The latest scores, newest last, that the alert policy debounces over.
+    recent_risk         double precision[] NOT NULL DEFAULT '{}',
+    recent_anomaly      double precision[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX machine_status_risk ON prediction.machine_status (risk_score DESC NULLS LAST);
 

@@ -6,7 +6,8 @@ use aurum_domain::{
     TenantId, TimeRange,
 };
 use aurum_ports::{
-    FleetEntry, MachineIdentity, MachineKey, PredictionStore, StoreError, TrackedMachine,
+    FleetEntry, MachineIdentity, MachineKey, PredictionStore, RecentScores, StoreError,
+    TrackedMachine,
 };
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
@@ -107,6 +108,9 @@ impl PredictionRow {
         })
     }
 }
+
+/// How many of its latest scores a machine's status keeps for the alert policy.
+pub const RECENT_SCORES: i64 = 16;
 
 const MACHINE_COLUMNS: &str = "machine_key, tenant_id, machine_id, machine_type, site_id";
 
@@ -271,7 +275,9 @@ impl PredictionStore for PgPredictionStore {
                 "UPDATE prediction.machine_status s SET predicted_at = x.t, \
                      model_version = x.v, risk_score = x.r, failure_probability = x.p, \
                      horizon_h = x.h, rul_hours = x.u, anomaly_score = x.a, confidence = x.c, \
-                     top_features = x.tf::jsonb \
+                     top_features = x.tf::jsonb, \
+                     recent_risk = (s.recent_risk || x.r)[greatest(1, cardinality(s.recent_risk) - $11 + 2):], \
+                     recent_anomaly = (s.recent_anomaly || x.a)[greatest(1, cardinality(s.recent_anomaly) - $11 + 2):] \
                  FROM (SELECT DISTINCT ON (k) * FROM unnest($1::bigint[], $2::timestamptz[], \
                      $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
                      $8::float8[], $9::float8[], $10::text[]) AS u(k, t, v, r, p, h, u, a, c, tf) \
@@ -289,12 +295,45 @@ impl PredictionStore for PgPredictionStore {
             .bind::<Array<Double>, _>(&p_anomaly)
             .bind::<Array<Double>, _>(&p_conf)
             .bind::<Array<Text>, _>(&p_top)
+            .bind::<BigInt, _>(RECENT_SCORES)
             .execute(conn)
             .await?;
             Ok(())
         })
         .await
         .map_err(store_error)
+    }
+
+    async fn recent_scores(&self, keys: &[MachineKey]) -> Result<Vec<RecentScores>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            machine_key: i64,
+            #[diesel(sql_type = Array<Double>)]
+            recent_risk: Vec<f64>,
+            #[diesel(sql_type = Array<Double>)]
+            recent_anomaly: Vec<f64>,
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT machine_key, recent_risk, recent_anomaly FROM prediction.machine_status \
+             WHERE machine_key = ANY($1)",
+        )
+        .bind::<Array<BigInt>, _>(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RecentScores {
+                machine: MachineKey(r.machine_key),
+                risk: r.recent_risk,
+                anomaly: r.recent_anomaly,
+            })
+            .collect())
     }
 
     async fn latest_features(&self, key: MachineKey) -> Result<Option<FeatureVector>, StoreError> {
@@ -345,6 +384,18 @@ impl PredictionStore for PgPredictionStore {
             .into_iter()
             .filter_map(PredictionRow::into_prediction)
             .collect())
+    }
+
+    async fn apply_retention(&self, days: u32) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let deleted = diesel::sql_query(
+            "DELETE FROM prediction.predictions WHERE ts < now() - make_interval(days => $1)",
+        )
+        .bind::<diesel::sql_types::Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
+        .execute(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(deleted as u64)
     }
 
     async fn fleet(&self, tenant: &TenantId) -> Result<Vec<FleetEntry>, StoreError> {

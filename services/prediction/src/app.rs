@@ -1,0 +1,256 @@
+//! Wiring: adapters into the application, the HTTP server, the model follower and history
+//! retention; an orderly drain on shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use aurum_http::{json_config, payload_config, HttpMetrics, Readiness};
+use aurum_ports::{AlertStore, PredictionStore};
+use aurum_postgres::{
+    connect_pool, PgAlertStore, PgEsgStore, PgHealth, PgModelRegistry, PgPredictionStore,
+};
+use tokio::task::JoinHandle;
+
+use crate::config::PredictionConfig;
+use crate::esg::EsgState;
+use crate::metrics::PredictionMetrics;
+use crate::models::ModelService;
+use crate::routes;
+use crate::scoring::{AlertSettings, Scorer};
+
+/// What request handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub scorer: Arc<Scorer>,
+    pub models: Arc<ModelService>,
+    pub store: Arc<dyn PredictionStore>,
+    pub alerts: Arc<dyn AlertStore>,
+    pub esg: Arc<EsgState>,
+    pub metrics: PredictionMetrics,
+    pub max_model_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pool(#[from] aurum_postgres::PoolError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot read the bootstrap model {path}: {source}")]
+    BootstrapFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the bootstrap model was refused: {0}")]
+    Bootstrap(#[from] crate::models::ModelServiceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A built, running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    pub async fn build(
+        config: PredictionConfig,
+        registry: prometheus::Registry,
+    ) -> Result<Self, StartError> {
+        let pool = connect_pool(&config.database)?;
+        let metrics = PredictionMetrics::register(&registry)?;
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let settings = &config.prediction;
+
+        let models = Arc::new(ModelService::new(Arc::new(PgModelRegistry::new(
+            pool.clone(),
+        ))));
+        if let Some(path) = &settings.bootstrap_model {
+            let bytes =
+                std::fs::read(path).map_err(|source| StartError::BootstrapFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            models.bootstrap(&bytes).await?;
+        }
+        // A database that is down at start-up is not fatal: the follower loads the model
+        // once it answers, and /readyz says not ready meanwhile.
+        if let Err(e) = models.sync().await {
+            tracing::warn!(error = %e, "cannot load the active model yet");
+        }
+        metrics
+            .model_loaded
+            .set(i64::from(models.current().is_some()));
+
+        let store: Arc<dyn PredictionStore> = Arc::new(PgPredictionStore::new(pool.clone()));
+        let alerts: Arc<dyn AlertStore> = Arc::new(PgAlertStore::new(pool.clone()));
+        let esg = Arc::new(EsgState::new(Arc::new(PgEsgStore::new(pool.clone()))));
+        let scorer = Arc::new(Scorer::new(
+            Arc::clone(&models),
+            Arc::clone(&store),
+            Arc::clone(&alerts),
+            AlertSettings {
+                raise_after: settings.alert_raise_after,
+                clear_after: settings.alert_clear_after,
+                clear_ratio: settings.alert_clear_ratio,
+                anomaly_threshold: settings.anomaly_alert_threshold,
+            },
+            metrics.clone(),
+        ));
+        let background = vec![
+            tokio::spawn(follow_models(
+                Arc::clone(&models),
+                metrics.clone(),
+                Duration::from_secs(settings.model_poll_s.max(1)),
+            )),
+            tokio::spawn(retain(
+                Arc::clone(&store),
+                settings.retention_days,
+                Duration::from_secs(3_600),
+            )),
+        ];
+
+        let readiness = Readiness::default().with(Arc::new(PgHealth::new(pool.clone())));
+        let addr = format!("{}:{}", config.http.host, config.http.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: addr.clone(),
+                source,
+            })?
+            .port();
+
+        let state = web::Data::new(AppState {
+            scorer,
+            models,
+            store,
+            alerts,
+            esg: Arc::clone(&esg),
+            metrics,
+            max_model_bytes: settings.max_model_bytes,
+        });
+        let esg = web::Data::from(esg);
+        let readiness = web::Data::new(readiness);
+        let registry = web::Data::new(registry);
+        let http_metrics = web::Data::new(http_metrics);
+        let limit = config.http.body_limit_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(HttpMetrics::observe))
+                .wrap(from_fn(aurum_http::request_context))
+                .app_data(state.clone())
+                .app_data(esg.clone())
+                .app_data(readiness.clone())
+                .app_data(registry.clone())
+                .app_data(http_metrics.clone())
+                .app_data(json_config(limit))
+                .app_data(payload_config(limit))
+                .route("/healthz", web::get().to(aurum_http::healthz))
+                .route("/readyz", web::get().to(aurum_http::readyz))
+                .route("/metrics", web::get().to(aurum_http::metrics_endpoint))
+                .service(
+                    web::scope("/v1")
+                        .route("/features", web::post().to(routes::features::post_batch))
+                        .route(
+                            "/machines/{id}/predict",
+                            web::post().to(routes::machines::predict),
+                        )
+                        .route(
+                            "/machines/{id}/predictions",
+                            web::get().to(routes::machines::history),
+                        )
+                        .route("/fleet/health", web::get().to(routes::fleet::health))
+                        .route("/models", web::get().to(routes::models::list))
+                        .route("/models", web::post().to(routes::models::register))
+                        .route(
+                            "/models/{version}/activate",
+                            web::post().to(routes::models::activate),
+                        )
+                        .route("/alerts", web::get().to(routes::alerts::list))
+                        .route("/alerts/{id}/ack", web::post().to(routes::alerts::acknowledge))
+                        .route(
+                            "/alerts/{id}/resolve",
+                            web::post().to(routes::alerts::resolve),
+                        )
+                        .configure(routes::esg::configure),
+                )
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Listen { addr, source })?
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_s)
+        .run();
+        let handle = server.handle();
+        tracing::info!(port, "prediction service listening");
+        Ok(Self {
+            port,
+            server,
+            handle,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.handle.clone();
+        let server = tokio::spawn(self.server);
+        aurum_http::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        handle.stop(true).await;
+        for t in self.background {
+            t.abort();
+        }
+        match server.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+async fn follow_models(models: Arc<ModelService>, metrics: PredictionMetrics, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = models.sync().await {
+            tracing::warn!(error = %e, "cannot check the model registry");
+        }
+        metrics
+            .model_loaded
+            .set(i64::from(models.current().is_some()));
+    }
+}
+
+async fn retain(store: Arc<dyn PredictionStore>, days: u32, every: Duration) {
+    loop {
+        match store.apply_retention(days).await {
+            Ok(deleted) => tracing::info!(deleted, days, "prediction history retention applied"),
+            Err(e) => tracing::warn!(error = %e, "prediction history retention failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
