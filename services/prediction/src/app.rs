@@ -84,11 +84,10 @@ impl Application {
             pool.clone(),
         ))));
         if let Some(path) = &settings.bootstrap_model {
-            let bytes =
-                std::fs::read(path).map_err(|source| StartError::BootstrapFile {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+            let bytes = std::fs::read(path).map_err(|source| StartError::BootstrapFile {
+                path: path.display().to_string(),
+                source,
+            })?;
             models.bootstrap(&bytes).await?;
         }
         // A database that is down at start-up is not fatal: the follower loads the model
@@ -189,7 +188,10 @@ impl Application {
                             web::post().to(routes::models::activate),
                         )
                         .route("/alerts", web::get().to(routes::alerts::list))
-                        .route("/alerts/{id}/ack", web::post().to(routes::alerts::acknowledge))
+                        .route(
+                            "/alerts/{id}/ack",
+                            web::post().to(routes::alerts::acknowledge),
+                        )
                         .route(
                             "/alerts/{id}/resolve",
                             web::post().to(routes::alerts::resolve),

@@ -83,7 +83,10 @@ impl PredictionConfig {
             bad("prediction.model_poll_s", "must be at least 1");
         }
         if s.alert_raise_after == 0 || s.alert_clear_after == 0 {
-            bad("prediction.alert_raise_after", "alert counts must be at least 1");
+            bad(
+                "prediction.alert_raise_after",
+                "alert counts must be at least 1",
+            );
         }
         if !(s.alert_clear_ratio > 0.0 && s.alert_clear_ratio <= 1.0) {
             bad("prediction.alert_clear_ratio", "must be in (0, 1]");

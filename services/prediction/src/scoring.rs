@@ -10,8 +10,8 @@ use aurum_domain::{
 };
 use aurum_models::{ModelArtifact, Score};
 use aurum_ports::{
-    AlertChange, AlertStore, AlertUpdate, MachineIdentity, MachineKey, PredictionStore,
-    StoreError, TrackedMachine,
+    AlertChange, AlertStore, AlertUpdate, MachineIdentity, MachineKey, PredictionStore, StoreError,
+    TrackedMachine,
 };
 use aurum_proto::features::{FeatureBatch, MachineFeatures};
 use chrono::Utc;
@@ -256,7 +256,12 @@ impl Scorer {
             risk.push(p.risk_score);
             anomaly.push(p.anomaly_percent());
             let checks = [
-                (AlertCategory::Predictive, risk_policy.as_ref(), risk, p.risk_score),
+                (
+                    AlertCategory::Predictive,
+                    risk_policy.as_ref(),
+                    risk,
+                    p.risk_score,
+                ),
                 (
                     AlertCategory::Operational,
                     anomaly_policy.as_ref(),

@@ -61,7 +61,10 @@ pub async fn history(
     let to = query.to.unwrap_or_else(Utc::now);
     let from = query.from.unwrap_or(to - TimeDelta::hours(24));
     let range = TimeRange::new(from, to).map_err(|e| Problem::bad_request(e.to_string()))?;
-    let limit = query.limit.unwrap_or(MAX_PREDICTIONS).clamp(1, MAX_PREDICTIONS);
+    let limit = query
+        .limit
+        .unwrap_or(MAX_PREDICTIONS)
+        .clamp(1, MAX_PREDICTIONS);
     let machine = state
         .store
         .find(&tenant.0, &id)

@@ -1,0 +1,12 @@
+//! The prediction service's HTTP API, against a fresh PostgreSQL database per test and a
+//! model trained on simulated run-to-failure data.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod alerts;
+mod features;
+mod fleet;
+mod health;
+mod helpers;
+mod models;
+mod storage;
