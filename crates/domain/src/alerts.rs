@@ -350,7 +350,10 @@ mod tests {
             p.decide(Some(Severity::Critical), &[60.0]),
             AlertDecision::Change(Severity::Warning)
         );
-        assert_eq!(p.decide(Some(Severity::Warning), &[45.0]), AlertDecision::Keep);
+        assert_eq!(
+            p.decide(Some(Severity::Warning), &[45.0]),
+            AlertDecision::Keep
+        );
         assert_eq!(
             p.decide(Some(Severity::Warning), &[39.0]),
             AlertDecision::Clear

@@ -15,8 +15,7 @@ pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine
 pub use prediction::{
     Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate, FleetEntry,
     MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore, RecentScores,
-    RegisterModelOutcome,
-    TrackedMachine,
+    RegisterModelOutcome, TrackedMachine,
 };
 pub use telemetry::{
     QuarantineRecord, Source, StoredMessage, TelemetryMaintenance, TelemetryStore, WriteBatch,

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use aurum_domain::{
-    AlertCategory, AlertState, FeatureVector, MachineId, MachineType, Prediction, Severity,
-    SiteId, TenantId, TimeRange,
+    AlertCategory, AlertState, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
+    TenantId, TimeRange,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;

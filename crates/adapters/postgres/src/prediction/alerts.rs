@@ -138,8 +138,12 @@ impl AlertStore for PgAlertStore {
                 };
                 Ok((
                     MachineKey(r.machine_key),
-                    r.category.parse().map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
-                    r.severity.parse().map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
+                    r.category
+                        .parse()
+                        .map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
+                    r.severity
+                        .parse()
+                        .map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
                 ))
             })
             .collect()
@@ -236,12 +240,20 @@ impl AlertStore for PgAlertStore {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<AlertTransition, StoreError> {
-        self.transition(tenant, id, at, |state| state.acknowledge().is_ok(), |q| {
-            format!(
-                "UPDATE prediction.alerts SET state = 'acknowledged', acknowledged_at = $2, \
+        self.transition(
+            tenant,
+            id,
+            at,
+            |state| state.acknowledge().is_ok(),
+            |q| {
+                format!(
+                    "UPDATE prediction.alerts SET state = 'acknowledged', acknowledged_at = $2, \
                      acknowledged_by = $3, updated_at = $2 WHERE id = $1 {q}"
-            )
-        }, by, None)
+                )
+            },
+            by,
+            None,
+        )
         .await
     }
 
@@ -253,12 +265,20 @@ impl AlertStore for PgAlertStore {
         note: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<AlertTransition, StoreError> {
-        self.transition(tenant, id, at, |state| state.resolve().is_ok(), |q| {
-            format!(
-                "UPDATE prediction.alerts SET state = 'resolved', resolved_at = $2, \
+        self.transition(
+            tenant,
+            id,
+            at,
+            |state| state.resolve().is_ok(),
+            |q| {
+                format!(
+                    "UPDATE prediction.alerts SET state = 'resolved', resolved_at = $2, \
                      resolved_by = $3, resolution_note = $4, updated_at = $2 WHERE id = $1 {q}"
-            )
-        }, by, note)
+                )
+            },
+            by,
+            note,
+        )
         .await
     }
 }

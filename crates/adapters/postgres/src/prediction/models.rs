@@ -110,9 +110,7 @@ impl ModelRegistry for PgModelRegistry {
                 activated_at: r.activated_at,
                 activated_by: r.activated_by,
                 // Written from a serde value; unreadable JSON is shown as absent.
-                evaluation: r
-                    .evaluation
-                    .and_then(|e| serde_json::from_str(&e).ok()),
+                evaluation: r.evaluation.and_then(|e| serde_json::from_str(&e).ok()),
             })
             .collect())
     }

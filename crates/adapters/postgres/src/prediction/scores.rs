@@ -42,7 +42,9 @@ struct MachineRow {
 }
 
 fn corrupt(what: &str, key: i64, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Refused(format!("prediction row of machine {key} has an invalid {what}: {e}"))
+    StoreError::Refused(format!(
+        "prediction row of machine {key} has an invalid {what}: {e}"
+    ))
 }
 
 impl MachineRow {
@@ -126,7 +128,8 @@ impl PredictionStore for PgPredictionStore {
             return Ok(Vec::new());
         }
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let col = |f: &dyn Fn(&MachineIdentity) -> String| machines.iter().map(f).collect::<Vec<_>>();
+        let col =
+            |f: &dyn Fn(&MachineIdentity) -> String| machines.iter().map(f).collect::<Vec<_>>();
         // Updating only a changed site keeps the common case (nothing new) free of writes.
         let rows: Vec<MachineRow> = diesel::sql_query(format!(
             "WITH given AS ( \
@@ -184,7 +187,10 @@ impl PredictionStore for PgPredictionStore {
         .load(&mut conn)
         .await
         .map_err(store_error)?;
-        rows.into_iter().next().map(MachineRow::into_tracked).transpose()
+        rows.into_iter()
+            .next()
+            .map(MachineRow::into_tracked)
+            .transpose()
     }
 
     async fn save(
@@ -448,7 +454,10 @@ impl PredictionStore for PgPredictionStore {
                     open_alerts: r.open_alerts,
                     worst_open_severity: r
                         .worst_severity
-                        .map(|s| s.parse::<Severity>().map_err(|e| corrupt("severity", key, e)))
+                        .map(|s| {
+                            s.parse::<Severity>()
+                                .map_err(|e| corrupt("severity", key, e))
+                        })
                         .transpose()?,
                 })
             })
