@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# AurumAI local demo (`make demo`): PostgreSQL + a demo Mosquitto broker + the ingestion service
-# + the fleet simulator, in the foreground until Ctrl-C.
+# AurumAI local demo (`make demo`): PostgreSQL + a demo Mosquitto broker + the ingestion and
+# prediction services + the fleet simulator, in the foreground until Ctrl-C.
 #
 #   deploy/scripts/demo.sh           run until Ctrl-C, then stop what this script started
-#   deploy/scripts/demo.sh --check   run until the first telemetry row is stored, then stop (smoke test)
+#   deploy/scripts/demo.sh --check   run until telemetry is stored and scored, then stop (smoke test)
 #
 # Installs what is missing (build dependencies, PostgreSQL, the mosquitto binary) and starts
 # PostgreSQL when it is stopped; services that already run are left alone. Everything the demo
-# writes lives in .aurumai/ (`make clean-demo` removes it).
+# writes lives in .aurumai/ (`make clean-demo` removes it), including the model trained on
+# simulated run-to-failure data the first time (about a minute; reused afterwards).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -18,12 +19,13 @@ usage() {
 Usage: deploy/scripts/demo.sh [--check]
 
   (no option)  start the demo and keep it running until Ctrl-C
-  --check      start the demo, wait (up to 60 s) until telemetry is stored, print the
-               number of rows, stop everything and exit 0 (non-zero on failure)
+  --check      start the demo, wait (up to 90 s) until telemetry is stored and scored,
+               print the counts, stop everything and exit 0 (non-zero on failure)
 
 Environment:
   AURUMAI_DEMO_DB_NAME     database to use (default: aurumai)
   AURUMAI_DEMO_HTTP_PORT   preferred ingestion HTTP port (default: 8081; a free one if taken)
+  AURUMAI_DEMO_PREDICTION_PORT  preferred prediction HTTP port (default: 8082; a free one if taken)
   AURUMAI_DEMO_MQTT_PORT   preferred broker port (default: 1883; a free one if taken)
   CARGO_TARGET_DIR       where cargo puts binaries (default: target/)
 EOF
@@ -53,13 +55,15 @@ MQTT_DIR="${STATE_DIR}/mosquitto"
 MQTT_CONF="${STATE_DIR}/mosquitto.conf"
 DEMO_ENV="${STATE_DIR}/demo.env"
 LABELS_CSV="${STATE_DIR}/labels.csv"
-CHECK_TIMEOUT_S=60
+MODEL_FILE="${STATE_DIR}/model.json"
+CHECK_TIMEOUT_S=90
 READY_TIMEOUT_S=120
 
 cd "${AURUMAI_ROOT}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 [[ "${TARGET_DIR}" == /* ]] || TARGET_DIR="${AURUMAI_ROOT}/${TARGET_DIR}"
 INGESTION_BIN="${TARGET_DIR}/debug/aurum-ingestion"
+PREDICTION_BIN="${TARGET_DIR}/debug/aurum-prediction"
 SIM_BIN="${TARGET_DIR}/debug/aurum-sim"
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ stop_all() {
     local i grace
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         case "${NAMES[i]}" in
-            ingestion) grace=30 ;; # drains in-flight requests and the spool (20 s by default)
+            ingestion | prediction) grace=30 ;; # drain in-flight requests (20 s by default)
             *) grace=10 ;;
         esac
         stop_one "${NAMES[i]}" "${PIDS[i]}" "${grace}"
@@ -197,9 +201,10 @@ create_database() {
 }
 
 build() {
-    log "cargo build -p aurum-ingestion -p aurum-simulator (debug profile, shared with the tests)"
-    cargo build -p aurum-ingestion -p aurum-simulator
+    log "cargo build -p aurum-ingestion -p aurum-prediction -p aurum-simulator (debug profile, shared with the tests)"
+    cargo build -p aurum-ingestion -p aurum-prediction -p aurum-simulator
     [[ -x "${INGESTION_BIN}" ]] || die "${INGESTION_BIN} was not built"
+    [[ -x "${PREDICTION_BIN}" ]] || die "${PREDICTION_BIN} was not built"
     [[ -x "${SIM_BIN}" ]] || die "${SIM_BIN} was not built"
 }
 
@@ -276,8 +281,35 @@ register_machine() {
     rm -f "${out}"
 }
 
+# A model learned from simulated run-to-failure runs (field lifecycle), evaluated on held-out
+# runs; trained once and kept in .aurumai/.
+train_model() {
+    if [[ -s "${MODEL_FILE}" ]]; then
+        log "using the model in ${MODEL_FILE#"${AURUMAI_ROOT}"/} (delete it to train again)"
+        return 0
+    fi
+    local runs="${STATE_DIR}/runs.csv"
+    log "generating 36 simulated run-to-failure runs for training"
+    "${SIM_BIN}" dataset --runs 36 --machines 9 --interval-s 600 --seed 21 --out "${runs}" \
+        >>"${LOG_DIR}/training.log" 2>&1 || die "dataset generation failed; see ${LOG_DIR}/training.log"
+    log "training the model (about a minute; figures on held-out runs in ${LOG_DIR#"${AURUMAI_ROOT}"/}/training.log)"
+    "${PREDICTION_BIN}" train --data "${runs}" --out "${MODEL_FILE}.tmp" --every-k-rows 6 \
+        --model-version "demo-$(date -u +%Y%m%d)" >>"${LOG_DIR}/training.log" 2>&1 \
+        || die "training failed; see ${LOG_DIR}/training.log"
+    mv "${MODEL_FILE}.tmp" "${MODEL_FILE}"
+}
+
 telemetry_rows() {
     pg_psql -d "${DB_NAME}" -Atc 'select count(*) from ingestion.telemetry' 2>/dev/null
+}
+
+prediction_rows() {
+    pg_psql -d "${DB_NAME}" -Atc 'select count(*) from prediction.predictions' 2>/dev/null
+}
+
+model_version() {
+    curl -fsS --max-time 2 "${PREDICTION_URL}/v1/models" 2>/dev/null \
+        | sed -n 's/.*"serving":"\([^"]*\)".*/\1/p'
 }
 
 write_demo_env() {
@@ -285,6 +317,7 @@ write_demo_env() {
     {
         printf '# Written by deploy/scripts/demo.sh; valid while the demo runs.\n'
         printf 'AURUM_INGESTION_URL=%s\n' "${INGESTION_URL}"
+        printf 'AURUM_PREDICTION_URL=%s\n' "${PREDICTION_URL}"
         printf 'AURUM_MQTT_URL=%s\n' "${MQTT_URL}"
         printf 'AURUM_TENANT=%s\n' "${TENANT}"
         printf 'AURUM_DATABASE_URL=postgres://%s@%s:%s/%s\n' \
@@ -303,6 +336,7 @@ print_banner() {
  AurumAI demo is running (tenant: ${TENANT})
 
    Ingestion API   ${INGESTION_URL}   (health: /healthz, /readyz; metrics: /metrics)
+   Prediction API  ${PREDICTION_URL}   (model $(model_version))
    MQTT broker     ${MQTT_URL}   (topic: aurum/v1/${TENANT}/{machine}/telemetry)
    Database        postgres://${AURUMAI_PG_SUPERUSER}@${AURUMAI_PG_HOST}:${AURUMAI_PG_PORT}/${DB_NAME}
    Environment     ${rel_env}   (source it: set -a; . ${rel_env}; set +a)
@@ -315,6 +349,16 @@ print_banner() {
 
    # TRUCK-21's vibration over the last hour, in 1-minute buckets
    curl -s -H 'X-Aurum-Tenant: ${TENANT}' '${INGESTION_URL}/v1/machines/TRUCK-21/telemetry?metric=vibration&step=1m'
+
+   # every machine's risk, remaining useful life and open alerts, worst first
+   curl -s -H 'X-Aurum-Tenant: ${TENANT}' ${PREDICTION_URL}/v1/fleet/health
+
+   # open alerts; acknowledge one as a named person
+   curl -s -H 'X-Aurum-Tenant: ${TENANT}' '${PREDICTION_URL}/v1/alerts?state=open'
+   curl -s -X POST -H 'X-Aurum-Tenant: ${TENANT}' -H 'X-Aurum-User: planner@demo' ${PREDICTION_URL}/v1/alerts/1/ack
+
+   # CO2e of the last day, scope 1 (fuel) and 2 (electricity), and the CSV report
+   curl -s -H 'X-Aurum-Tenant: ${TENANT}' "${PREDICTION_URL}/v1/esg/summary?from=\$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)&to=\$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
    # publish one message yourself (MQTT v5, QoS 1)
    mosquitto_pub -V mqttv5 -h 127.0.0.1 -p ${MQTT_PORT} -q 1 -t aurum/v1/${TENANT}/TRUCK-21/telemetry -D publish content-type application/json -m "{\\"machine_id\\":\\"TRUCK-21\\",\\"seq\\":\$(date +%s%N),\\"ts\\":\\"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\\",\\"metrics\\":{\\"rpm\\":1650.0,\\"vibration\\":3.1}}"
@@ -340,6 +384,10 @@ start_broker "${MQTT_PORT}"
 
 HTTP_PORT="$(preferred_port "${AURUMAI_DEMO_HTTP_PORT:-8081}")"
 INGESTION_URL="http://127.0.0.1:${HTTP_PORT}"
+PREDICTION_PORT="$(preferred_port "${AURUMAI_DEMO_PREDICTION_PORT:-8082}")"
+PREDICTION_URL="http://127.0.0.1:${PREDICTION_PORT}"
+
+train_model
 
 # The ingestion service's configuration (see docs/configuration.md). Variables already set in
 # the environment (e.g. AURUM_TELEMETRY__OTLP_ENDPOINT) are kept unless named here.
@@ -353,6 +401,7 @@ INGESTION_ENV=(
     "AURUM_MQTT__URL=${MQTT_URL}"
     AURUM_MQTT__CLIENT_ID=aurum-ingestion-demo
     "AURUM_INGEST__SPOOL_DIR=${SPOOL_DIR}"
+    "AURUM_FEATURES__PREDICTION_URL=${PREDICTION_URL}"
     AURUM_TELEMETRY__LOG_FORMAT=pretty
     "AURUM_TELEMETRY__LOG_LEVEL=${AURUM_TELEMETRY__LOG_LEVEL:-info}"
 )
@@ -360,6 +409,22 @@ INGESTION_ENV=(
 log "migrating database ${DB_NAME} (as ${AURUMAI_PG_SUPERUSER})"
 env "${INGESTION_ENV[@]}" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
     "${INGESTION_BIN}" migrate 2>&1 | tee -a "${LOG_DIR}/ingestion.log"
+
+# The prediction service; the first start registers and activates the trained model.
+PREDICTION_ENV=(
+    AURUM_PROFILE=dev
+    AURUM_HTTP__HOST=127.0.0.1
+    "AURUM_HTTP__PORT=${PREDICTION_PORT}"
+    "AURUM_DATABASE__HOST=${AURUMAI_PG_HOST}"
+    "AURUM_DATABASE__PORT=${AURUMAI_PG_PORT}"
+    "AURUM_DATABASE__NAME=${DB_NAME}"
+    "AURUM_PREDICTION__BOOTSTRAP_MODEL=${MODEL_FILE}"
+    AURUM_TELEMETRY__LOG_FORMAT=pretty
+    "AURUM_TELEMETRY__LOG_LEVEL=${AURUM_TELEMETRY__LOG_LEVEL:-info}"
+)
+start_bg prediction "${LOG_DIR}/prediction.log" env "${PREDICTION_ENV[@]}" "${PREDICTION_BIN}" serve
+log "waiting for ${PREDICTION_URL}/readyz"
+wait_ready "${PREDICTION_URL}/readyz" "${READY_TIMEOUT_S}" prediction
 
 start_bg ingestion "${LOG_DIR}/ingestion.log" env "${INGESTION_ENV[@]}" "${INGESTION_BIN}" serve
 log "waiting for ${INGESTION_URL}/readyz"
@@ -387,22 +452,25 @@ if [[ "${CHECK}" -eq 1 ]]; then
     while :; do
         rows="$(telemetry_rows || true)"
         [[ "${rows}" =~ ^[0-9]+$ ]] || rows=0
-        if ((rows > 0)); then
+        scored="$(prediction_rows || true)"
+        [[ "${scored}" =~ ^[0-9]+$ ]] || scored=0
+        if ((rows > 0 && scored > 0)); then
             break
         fi
         require_running mosquitto
         require_running ingestion
+        require_running prediction
         require_running simulator
         if ((SECONDS >= deadline)); then
             show_log_tail "${LOG_DIR}/simulator.log"
             show_log_tail "${LOG_DIR}/ingestion.log"
-            pg_psql -d "${DB_NAME}" -Atc 'select count(*) from ingestion.telemetry' >&2 || true
-            die "no telemetry row stored within ${CHECK_TIMEOUT_S}s"
+            show_log_tail "${LOG_DIR}/prediction.log"
+            die "within ${CHECK_TIMEOUT_S}s: ${rows} telemetry rows stored, ${scored} predictions made (both must be > 0)"
         fi
         sleep 1
     done
-    printf 'demo check passed: %s telemetry rows in ingestion.telemetry (%s new in this run)\n' \
-        "${rows}" "$((rows - ROWS_BEFORE))"
+    printf 'demo check passed: %s telemetry rows in ingestion.telemetry (%s new in this run), %s predictions\n' \
+        "${rows}" "$((rows - ROWS_BEFORE))" "${scored}"
     exit 0
 fi
 
@@ -412,6 +480,7 @@ sim_reported=0
 while :; do
     require_running mosquitto
     require_running ingestion
+    require_running prediction
     if [[ "${sim_reported}" -eq 0 ]] && ! is_running "$(pid_of simulator)"; then
         warn "the simulator exited; see ${LOG_DIR#"${AURUMAI_ROOT}"/}/simulator.log (the rest of the demo keeps running)"
         sim_reported=1

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aurum_models::{
-    cmapss_run, evaluate, train, training_window, AlertPolicy, CmapssOptions, Dataset,
+    cmapss_run, evaluate, train, training_window, AlertSettings, CmapssOptions, Dataset,
     EvaluationReport, ModelArtifact, ModelError, TrainOptions,
 };
 use clap::Args;
@@ -20,7 +20,7 @@ pub struct TrainArgs {
     pub out: PathBuf,
     /// Model version (default: today's date).
     #[arg(long)]
-    pub version: Option<String>,
+    pub model_version: Option<String>,
     #[command(flatten)]
     pub split: SplitArgs,
 }
@@ -103,7 +103,7 @@ fn split(args: &SplitArgs, data: &Path) -> Result<(Dataset, Dataset), CliError> 
 pub fn run_train(args: &TrainArgs) -> Result<(), CliError> {
     let (train_set, test_set) = split(&args.split, &args.data)?;
     let mut options = TrainOptions::default();
-    if let Some(v) = &args.version {
+    if let Some(v) = &args.model_version {
         options.version.clone_from(v);
     }
     let mut artifact = train(&train_set, &options)?;
@@ -126,7 +126,7 @@ pub fn run_evaluate(args: &EvaluateArgs) -> Result<(), CliError> {
     } else {
         split(&args.split, &args.data)?.1
     };
-    let report: EvaluationReport = evaluate(&model, &test_set, &AlertPolicy::default());
+    let report: EvaluationReport = evaluate(&model, &test_set, &AlertSettings::default());
     print_json(&serde_json::json!({
         "version": model.version,
         "runs": test_set.run_ids().len(),

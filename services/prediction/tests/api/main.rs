@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
+mod end_to_end;
 mod features;
 mod fleet;
 mod health;
