@@ -1,24 +1,26 @@
-//! Turning a stream of failure probabilities into alerts, with hysteresis so an alert neither
-//! flickers around the threshold nor clears on one quiet window; and the event-level figures
-//! of the alerts raised over whole runs.
+//! Offline replay of the service's alerting: a run's failure probabilities go through the
+//! domain's [`AlertPolicy`] exactly as the prediction service feeds its risk scores, so the
+//! event-level figures of evaluation and threshold selection measure what operators will see.
 
+use aurum_domain::{AlertDecision, AlertPolicy, PolicyError, Severity};
 use serde::{Deserialize, Serialize};
 
-/// When an alert is raised and cleared.
+/// How the alert policy is built from a machine type's threshold.
 ///
 /// Raised after `raise_after` consecutive samples with probability ≥ the threshold; once
-/// raised, cleared after `clear_after` consecutive samples below `clear_ratio` × threshold.
-/// The threshold itself is learned per machine type on validation runs during training
-/// (see [`crate::TrainOptions::max_false_alarms_per_day`]); `threshold` overrides it.
+/// raised, cleared after `clear_after` consecutive samples below `clear_ratio` × threshold
+/// (see [`AlertPolicy::from_threshold`]). The threshold itself is learned per machine type on
+/// validation runs during training (see [`crate::TrainOptions::max_false_alarms_per_day`]);
+/// `threshold` overrides it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct AlertPolicy {
+pub struct AlertSettings {
     pub raise_after: usize,
     pub clear_after: usize,
     pub clear_ratio: f64,
     pub threshold: Option<f64>,
 }
 
-impl Default for AlertPolicy {
+impl Default for AlertSettings {
     /// With one sample an hour: two hours above the threshold raise, six hours well below
     /// (70 % of it) clear.
     fn default() -> Self {
@@ -28,6 +30,19 @@ impl Default for AlertPolicy {
             clear_ratio: 0.7,
             threshold: None,
         }
+    }
+}
+
+impl AlertSettings {
+    /// The policy the prediction service applies to a type whose alert threshold is
+    /// `threshold` (a probability): on the 0..=100 risk scale.
+    pub fn policy(&self, threshold: f64) -> Result<AlertPolicy, PolicyError> {
+        AlertPolicy::from_threshold(
+            threshold * 100.0,
+            self.clear_ratio,
+            self.raise_after,
+            self.clear_after,
+        )
     }
 }
 
@@ -54,46 +69,35 @@ pub struct RunAlerts {
     pub normal_hours: f64,
 }
 
-/// Replays `points` (one run, in time order) through the policy at `threshold`.
-pub fn replay(
-    points: &[RunPoint],
-    threshold: f64,
-    policy: &AlertPolicy,
-    horizon_h: f64,
-) -> RunAlerts {
-    let raise_after = policy.raise_after.max(1);
-    let clear_after = policy.clear_after.max(1);
-    let clear_below = threshold * policy.clear_ratio;
+/// Replays `points` (one run, in time order) through `policy`, as the service would have
+/// decided after each score; `None` (a threshold no policy can be built from) raises nothing,
+/// as in the service.
+pub fn replay(points: &[RunPoint], policy: Option<&AlertPolicy>, horizon_h: f64) -> RunAlerts {
+    // The service's risk scale.
+    let scores: Vec<f64> = points.iter().map(|p| p.probability * 100.0).collect();
     let mut out = RunAlerts::default();
-    let (mut raised, mut above, mut below) = (false, 0usize, 0usize);
+    let mut current: Option<Severity> = None;
     let mut current_raise: Option<f64> = None;
+    // The policy looks at no more than its memory of scores.
+    let memory = policy.map_or(1, AlertPolicy::memory);
     for (i, p) in points.iter().enumerate() {
-        if raised {
-            if p.probability < clear_below {
-                below += 1;
-                if below >= clear_after {
-                    raised = false;
-                    current_raise = None;
-                    above = 0;
-                    below = 0;
-                }
-            } else {
-                below = 0;
-            }
-        } else if p.probability >= threshold {
-            above += 1;
-            if above >= raise_after {
-                raised = true;
-                below = 0;
+        let recent = &scores[(i + 1).saturating_sub(memory)..=i];
+        match policy.map_or(AlertDecision::Keep, |policy| policy.decide(current, recent)) {
+            AlertDecision::Keep => {}
+            AlertDecision::Raise(severity) => {
+                current = Some(severity);
                 out.raised_at_ttf.push(p.time_to_failure_h);
                 current_raise = Some(p.time_to_failure_h);
             }
-        } else {
-            above = 0;
+            AlertDecision::Change(severity) => current = Some(severity),
+            AlertDecision::Clear => {
+                current = None;
+                current_raise = None;
+            }
         }
         let within = p.time_to_failure_h <= horizon_h;
         out.reaches_horizon |= within;
-        out.alerted_within_horizon |= within && raised;
+        out.alerted_within_horizon |= within && current.is_some();
         if !within {
             // The interval up to the next prediction (or a typical one for the last).
             let next = points.get(i + 1).map(|n| n.hours);
@@ -184,14 +188,14 @@ mod tests {
 
     #[test]
     fn one_spike_does_not_raise_and_a_dip_does_not_clear() {
-        let policy = AlertPolicy::default();
+        let policy = AlertSettings::default().policy(0.5).unwrap();
         let mut p = vec![0.1; 20];
         p[3] = 0.9; // a lone spike
         for v in &mut p[10..] {
             *v = 0.8;
         }
         p[15] = 0.2; // one quiet window inside the episode
-        let alerts = replay(&run(&p), 0.5, &policy, 12.0);
+        let alerts = replay(&run(&p), Some(&policy), 12.0);
         assert_eq!(alerts.raised_at_ttf, vec![9.0]);
         assert_eq!(alerts.standing_alert_ttf, Some(9.0));
         assert!(alerts.alerted_within_horizon);
@@ -200,13 +204,40 @@ mod tests {
 
     #[test]
     fn an_early_alert_that_clears_is_a_false_alarm_and_no_lead() {
-        let policy = AlertPolicy::default();
+        let policy = AlertSettings::default().policy(0.5).unwrap();
         let mut p = vec![0.9; 3];
         p.extend(vec![0.0; 17]);
-        let alerts = replay(&run(&p), 0.5, &policy, 5.0);
+        let alerts = replay(&run(&p), Some(&policy), 5.0);
         let (figures, leads) = summarise(&[alerts], 5.0);
         assert_eq!(figures.false_alerts, 1);
         assert_eq!(figures.recall(), Some(0.0));
         assert!(leads.is_empty());
+    }
+
+    #[test]
+    fn an_escalated_alert_steps_down_before_it_clears_and_is_raised_once() {
+        let policy = AlertSettings::default().policy(0.5).unwrap();
+        let mut p = vec![0.95; 2]; // raised at once as an emergency
+        p.extend(vec![0.45; 6]); // below every higher level, not below 70 % of 0.5
+        p.extend(vec![0.3; 6]); // well below: cleared
+        let alerts = replay(&run(&p), Some(&policy), 1.0);
+        assert_eq!(alerts.raised_at_ttf, vec![13.0]);
+        assert_eq!(alerts.standing_alert_ttf, None);
+    }
+
+    #[test]
+    fn without_a_policy_nothing_is_raised() {
+        let alerts = replay(&run(&[0.99; 10]), None, 3.0);
+        assert!(alerts.raised_at_ttf.is_empty());
+        assert!(!alerts.alerted_within_horizon);
+        assert!(alerts.reaches_horizon);
+    }
+
+    #[test]
+    fn thresholds_no_policy_fits_are_refused() {
+        let settings = AlertSettings::default();
+        assert!(settings.policy(1.0).is_err());
+        assert!(settings.policy(0.0).is_err());
+        assert!(settings.policy(0.42).is_ok());
     }
 }

@@ -4,7 +4,7 @@
 use aurum_domain::MachineType;
 use serde::{Deserialize, Serialize};
 
-use crate::alerting::{replay, summarise, AlertPolicy, RunPoint};
+use crate::alerting::{replay, summarise, AlertSettings, RunPoint};
 use crate::artifact::ModelArtifact;
 use crate::dataset::{Dataset, LabelledSample};
 use crate::metrics::{mae, median, rmse, roc_auc};
@@ -58,7 +58,8 @@ pub struct TypeEvaluation {
 pub struct EvaluationReport {
     pub horizon_h: f64,
     pub rul_cap_h: f64,
-    pub policy: AlertPolicy,
+    /// How alerts were replayed (the domain policy built from these and each threshold).
+    pub policy: AlertSettings,
     pub overall: EvaluationFigures,
     pub by_type: Vec<TypeEvaluation>,
 }
@@ -73,11 +74,15 @@ struct Scored<'a> {
 }
 
 /// Evaluates `model` on `data` (held-out runs: the caller must not pass training runs).
-pub fn evaluate(model: &ModelArtifact, data: &Dataset, policy: &AlertPolicy) -> EvaluationReport {
+pub fn evaluate(
+    model: &ModelArtifact,
+    data: &Dataset,
+    settings: &AlertSettings,
+) -> EvaluationReport {
     let mut all = Vec::new();
     let mut by_type = Vec::new();
     for models in &model.types {
-        let threshold = policy.threshold.unwrap_or(models.alert_threshold);
+        let threshold = settings.threshold.unwrap_or(models.alert_threshold);
         let scored = score_samples(models, data, threshold, model.rul_cap_h);
         if scored.is_empty() {
             continue;
@@ -85,15 +90,15 @@ pub fn evaluate(model: &ModelArtifact, data: &Dataset, policy: &AlertPolicy) -> 
         by_type.push(TypeEvaluation {
             machine_type: models.machine_type,
             alert_threshold: threshold,
-            figures: figures(&scored, model.horizon_h, model.rul_cap_h, policy),
+            figures: figures(&scored, model.horizon_h, model.rul_cap_h, settings),
         });
         all.extend(scored);
     }
     EvaluationReport {
         horizon_h: model.horizon_h,
         rul_cap_h: model.rul_cap_h,
-        policy: *policy,
-        overall: figures(&all, model.horizon_h, model.rul_cap_h, policy),
+        policy: *settings,
+        overall: figures(&all, model.horizon_h, model.rul_cap_h, settings),
         by_type,
     }
 }
@@ -140,7 +145,7 @@ fn figures(
     scored: &[Scored<'_>],
     horizon_h: f64,
     rul_cap_h: f64,
-    policy: &AlertPolicy,
+    settings: &AlertSettings,
 ) -> EvaluationFigures {
     let labels: Vec<bool> = scored
         .iter()
@@ -175,8 +180,10 @@ fn figures(
                     probability: scored[i].probability,
                 })
                 .collect();
+            // A run is of one machine type, hence of one threshold.
             let threshold = idx.first().map_or(0.5, |&i| scored[i].threshold);
-            replay(&points, threshold, policy, horizon_h)
+            let policy = settings.policy(threshold).ok();
+            replay(&points, policy.as_ref(), horizon_h)
         })
         .collect();
     let (alerts, leads) = summarise(&replays, horizon_h);

@@ -22,7 +22,7 @@ pub mod score;
 pub mod train;
 pub mod window;
 
-pub use alerting::AlertPolicy;
+pub use alerting::AlertSettings;
 pub use artifact::{ModelArtifact, ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION};
 pub use cmapss::{cmapss_run, CmapssOptions, CmapssReport};
 pub use dataset::{Dataset, FeatureExtractor, LabelledSample, ReadingRow, RunPhase};

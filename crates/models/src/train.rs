@@ -6,7 +6,7 @@ use aurum_domain::MachineType;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::alerting::{replay, summarise, AlertPolicy, RunPoint};
+use crate::alerting::{replay, summarise, AlertSettings, RunPoint};
 use crate::anomaly::AnomalyDetector;
 use crate::artifact::ModelArtifact;
 use crate::dataset::{Dataset, LabelledSample, RunPhase};
@@ -35,7 +35,7 @@ pub struct TrainOptions {
     /// Quantile of healthy windows' anomaly scores the threshold is set at.
     pub anomaly_quantile: f64,
     /// Hysteresis the alert threshold is chosen with.
-    pub policy: AlertPolicy,
+    pub policy: AlertSettings,
     /// The lowest threshold whose false alarms per machine-day on the validation runs stay
     /// at or below this is chosen: lower thresholds warn earlier.
     pub max_false_alarms_per_day: f64,
@@ -53,7 +53,7 @@ impl Default for TrainOptions {
             depth_candidates: vec![6, 10],
             regressor: ForestParams::default(),
             anomaly_quantile: 0.99,
-            policy: AlertPolicy::default(),
+            policy: AlertSettings::default(),
             // Half the 0.05 target: validation runs are few, so keep a margin.
             max_false_alarms_per_day: 0.025,
         }
@@ -305,9 +305,10 @@ fn choose_threshold(validation: &Prepared<'_>, probabilities: &[f64], opts: &Tra
     let mut fewest: Option<(f64, f64)> = None;
     for step in 5..=95 {
         let threshold = f64::from(step) / 100.0;
+        let policy = opts.policy.policy(threshold).ok();
         let replays: Vec<_> = runs
             .iter()
-            .map(|run| replay(run, threshold, &opts.policy, opts.horizon_h))
+            .map(|run| replay(run, policy.as_ref(), opts.horizon_h))
             .collect();
         let (figures, _) = summarise(&replays, opts.horizon_h);
         let rate = figures.false_alarms_per_day().unwrap_or(0.0);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aurum_models::{evaluate, train, AlertPolicy, ModelArtifact, TrainOptions};
+use aurum_models::{evaluate, train, AlertSettings, ModelArtifact, TrainOptions};
 
 #[test]
 fn models_learned_on_simulated_runs_predict_failures_of_unseen_runs() {
@@ -20,7 +20,7 @@ fn models_learned_on_simulated_runs_predict_failures_of_unseen_runs() {
         ..TrainOptions::default()
     };
     let mut artifact = train(&train_set, &opts).unwrap();
-    let report = evaluate(&artifact, &test_set, &AlertPolicy::default());
+    let report = evaluate(&artifact, &test_set, &AlertSettings::default());
     let o = &report.overall;
     let json = serde_json::to_string_pretty(&report).unwrap();
 
