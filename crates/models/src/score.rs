@@ -1,5 +1,6 @@
 //! What scoring one machine's features returns.
 
+pub use aurum_domain::FeatureContribution;
 use serde::{Deserialize, Serialize};
 
 /// The models' view of one machine at one time.
@@ -18,15 +19,7 @@ pub struct Score {
     /// How much to trust the probability, in [0, 1]: high when it is far from 0.5 and the
     /// inputs lie within the range seen in training.
     pub confidence: f64,
-    /// The inputs that weigh most in this prediction, strongest first.
+    /// The inputs that weigh most in this prediction, strongest first; each weight is the
+    /// input's share of the sum of all inputs' contributions, in (0, 1].
     pub top_features: Vec<FeatureContribution>,
-}
-
-/// One input's share of the explanation of a prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureContribution {
-    /// A flattened feature name, `metric.statistic` (e.g. `vibration.mean`).
-    pub feature: String,
-    /// Its share of the sum of all inputs' contributions, in (0, 1].
-    pub weight: f64,
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aurum_domain::{
-    AlertCategory, AlertDecision, AlertPolicy, FeatureContribution, FeatureVector, MachineId,
-    MachineType, PolicyError, Prediction, Severity, TenantId,
+    AlertCategory, AlertDecision, AlertPolicy, FeatureVector, MachineId, MachineType, PolicyError,
+    Prediction, Severity, TenantId,
 };
 use aurum_models::{ModelArtifact, Score};
 use aurum_ports::{
@@ -411,12 +411,6 @@ pub fn predict(
         rul_hours,
         anomaly_score,
         confidence,
-        top_features: top_features
-            .into_iter()
-            .map(|f| FeatureContribution {
-                feature: f.feature,
-                weight: f.weight,
-            })
-            .collect(),
+        top_features,
     })
 }
