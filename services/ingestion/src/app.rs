@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use aurum_http::{json_config, payload_config, HttpMetrics, Readiness};
+use aurum_http::{json_config, payload_config, shutdown_signal, HttpMetrics, Readiness};
 use aurum_mqtt::Consumer;
 use aurum_ports::{TelemetryMaintenance, TelemetryStore};
 use aurum_postgres::{
@@ -296,28 +296,6 @@ impl Application {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }
 

@@ -2,11 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use aurum_domain::{MachineId, MachineType, NewMachine, SiteId};
-use aurum_http::Problem;
+use aurum_http::{Problem, Tenant};
 use aurum_ports::RegisterError;
 use serde::Deserialize;
 
-use super::Tenant;
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize)]

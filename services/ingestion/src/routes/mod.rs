@@ -2,6 +2,3 @@
 
 pub mod machines;
 pub mod telemetry;
-mod tenant;
-
-pub use tenant::Tenant;

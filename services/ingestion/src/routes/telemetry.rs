@@ -6,13 +6,12 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::{BucketQuery, MachineId, MetricName, Step, TimeRange};
-use aurum_http::Problem;
+use aurum_http::{Problem, Tenant};
 use aurum_ports::{Source, WriteBatch};
 use aurum_proto::Encoding;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Tenant;
 use crate::app::AppState;
 use crate::pipeline::{Envelope, MessageReport};
 
