@@ -14,18 +14,16 @@
 //! query with the same `as_of` always answers the same.
 
 use std::collections::BTreeMap;
-use std::future::{ready, Ready};
 
-use actix_web::dev::Payload;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::esg::{MachineSummary, SiteSummary, Uncovered};
 use aurum_domain::{
     ActivityKind, ActivityUnit, EmissionFactor, FactorSource, LedgerLine, MachineId, MachineType,
-    NewFactor, Period, Region, SiteId, TenantId, Totals,
+    NewFactor, Period, Region, SiteId, Totals,
 };
-use aurum_http::Problem;
+use aurum_http::{Problem, Tenant};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -45,30 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/esg/sites/{site}/region", web::put().to(set_site_region));
 }
 
-const TENANT_HEADER: &str = "x-aurum-tenant";
 const UNIT: &str = "kg CO2e";
-
-/// The tenant a request acts for, from `X-Aurum-Tenant` (set by the gateway).
-#[derive(Debug, Clone)]
-pub struct EsgTenant(pub TenantId);
-
-impl FromRequest for EsgTenant {
-    type Error = Problem;
-    type Future = Ready<Result<Self, Problem>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.headers().get(TENANT_HEADER).map(|v| v.to_str()) {
-            None => Err(Problem::bad_request(
-                "the X-Aurum-Tenant header is required",
-            )),
-            Some(Err(_)) => Err(Problem::bad_request("X-Aurum-Tenant is not valid text")),
-            Some(Ok(v)) => TenantId::parse(v)
-                .map(EsgTenant)
-                .map_err(|e| Problem::bad_request(format!("X-Aurum-Tenant: {e}"))),
-        };
-        ready(result)
-    }
-}
 
 /// Storage failures are logged with their cause and answered without it.
 fn problem(e: EsgServiceError) -> Problem {
@@ -205,7 +180,7 @@ struct SummaryBody {
 
 async fn summary(
     req: HttpRequest,
-    tenant: EsgTenant,
+    tenant: Tenant,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
     let w = Window::parse(&raw_query(&req)?, Utc::now())?;
@@ -243,7 +218,7 @@ struct MachineBody {
 
 async fn machine(
     req: HttpRequest,
-    tenant: EsgTenant,
+    tenant: Tenant,
     path: web::Path<String>,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
@@ -337,7 +312,7 @@ fn csv_body(report: &Report) -> Result<Vec<u8>, csv::Error> {
 
 async fn report_csv(
     req: HttpRequest,
-    tenant: EsgTenant,
+    tenant: Tenant,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
     let w = Window::parse(&raw_query(&req)?, Utc::now())?;
@@ -376,7 +351,7 @@ struct ForecastBody {
 
 async fn forecast(
     req: HttpRequest,
-    tenant: EsgTenant,
+    tenant: Tenant,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
     let q = raw_query(&req)?;
@@ -477,7 +452,7 @@ struct RegionBody {
 }
 
 async fn set_site_region(
-    tenant: EsgTenant,
+    tenant: Tenant,
     path: web::Path<String>,
     body: web::Json<RegionRequest>,
     state: web::Data<EsgState>,
@@ -504,7 +479,8 @@ mod tests {
 
     use actix_web::{test, App};
     use async_trait::async_trait;
-    use aurum_domain::{MachineActivity, MachineRef, MeteredActivity, MetricName};
+    use aurum_domain::{MachineActivity, MachineRef, MeteredActivity, MetricName, TenantId};
+    use aurum_http::TENANT_HEADER;
     use aurum_ports::{
         AddFactorError, EsgStore, MachineKey, RecordOutcome, ReportData, ReportQuery, StoreError,
     };
