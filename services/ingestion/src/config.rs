@@ -106,12 +106,16 @@ impl Default for FeatureSettings {
         Self {
             prediction_url: String::new(),
             interval_s: 10,
-            window_s: 3_600,
-            max_samples: 3_600,
+            // The window the prediction models are trained on (`aurum_models::training_window`,
+            // recorded in every artifact): 6 h, at most 360 readings. Features over any other
+            // window shift the statistics the models split on, so the scores would mean little.
+            // Kept as plain numbers so ingestion does not depend on the models crate.
+            window_s: 6 * 3_600,
+            max_samples: 360,
             baseline_h: 24,
             activity_max_gap_s: 300,
             queue_capacity: 50_000,
-            // Full windows at one reading a second: about 600 MB for 1000 seven-metric machines.
+            // Full windows of 360 readings: about 60 MB for 1000 seven-metric machines.
             max_machines: 1_000,
             idle_evict_s: 6 * 3_600,
             // About 2 KB of JSON per vector: 500 keeps a request within a 1 MiB body limit.
