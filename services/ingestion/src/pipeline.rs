@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use aurum_domain::telemetry::RawValue;
 use aurum_domain::validation::reject_all;
 use aurum_domain::{
-    MachineId, MachineType, RejectReason, Rejection, TelemetryMessage, TenantId, ValidatedMessage,
-    ValidationPolicy,
+    MachineId, MachineType, RejectReason, Rejection, SiteId, TelemetryMessage, TenantId,
+    ValidatedMessage, ValidationPolicy,
 };
 use aurum_ports::{
     MachineKey, MachineRegistry, QuarantineRecord, Source, StoreError, StoredMessage,
@@ -81,9 +81,18 @@ pub struct Processed {
     pub report: MessageReport,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What the pipeline needs of a registered machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMachine {
+    pub key: MachineKey,
+    pub machine_type: MachineType,
+    /// Where it is registered, carried into its feature vectors.
+    pub site: Option<SiteId>,
+}
+
+#[derive(Debug, Clone)]
 enum Known {
-    Yes(MachineKey, MachineType),
+    Yes(KnownMachine),
     No(Instant),
 }
 
@@ -119,17 +128,21 @@ impl Ingestor {
         &self,
         tenant: &TenantId,
         id: &MachineId,
-    ) -> Result<Option<(MachineKey, MachineType)>, StoreError> {
+    ) -> Result<Option<KnownMachine>, StoreError> {
         let key = (tenant.to_string(), id.to_string());
-        let cached = self.cache.read().ok().and_then(|c| c.get(&key).copied());
+        let cached = self.cache.read().ok().and_then(|c| c.get(&key).cloned());
         match cached {
-            Some(Known::Yes(k, t)) => return Ok(Some((k, t))),
+            Some(Known::Yes(m)) => return Ok(Some(m)),
             Some(Known::No(at)) if at.elapsed() < UNKNOWN_MACHINE_TTL => return Ok(None),
             _ => {}
         }
-        let found = self.registry.find(tenant, id).await?;
+        let found = self.registry.find(tenant, id).await?.map(|m| KnownMachine {
+            key: m.key,
+            machine_type: m.machine.machine_type,
+            site: m.machine.site,
+        });
         let entry = match &found {
-            Some(m) => Known::Yes(m.key, m.machine.machine_type),
+            Some(m) => Known::Yes(m.clone()),
             None => Known::No(Instant::now()),
         };
         if let Ok(mut c) = self.cache.write() {
@@ -141,7 +154,7 @@ impl Ingestor {
                 c.insert(key, entry);
             }
         }
-        Ok(found.map(|m| (m.key, m.machine.machine_type)))
+        Ok(found)
     }
 
     /// Forgets a negative lookup (after a registration through this replica).
@@ -225,14 +238,15 @@ impl Ingestor {
             )
         } else {
             match self.lookup(tenant, &msg.machine_id).await? {
-                Some((key, machine_type)) => {
-                    let v = self.policy.validate(&msg, machine_type, Utc::now());
-                    let mut processed = self.finish(env, &msg, Some(key), v);
+                Some(known) => {
+                    let v = self.policy.validate(&msg, known.machine_type, Utc::now());
+                    let mut processed = self.finish(env, &msg, Some(known.key), v);
                     if processed.stored.is_some() {
                         processed.machine = Some(MachineRef {
                             tenant: tenant.clone(),
                             id: msg.machine_id.clone(),
-                            machine_type,
+                            machine_type: known.machine_type,
+                            site: known.site,
                         });
                     }
                     return Ok(processed);

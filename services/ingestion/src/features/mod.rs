@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use aurum_domain::features::WindowSpecError;
 use aurum_domain::{
-    ActivityError, MachineId, MachineType, RateIntegrator, Reading, TenantId, WindowSpec,
+    ActivityError, MachineId, MachineType, RateIntegrator, Reading, SiteId, TenantId, WindowSpec,
 };
 use aurum_ports::{MachineKey, StoredMessage};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -58,6 +58,8 @@ pub struct MachineRef {
     pub tenant: TenantId,
     pub id: MachineId,
     pub machine_type: MachineType,
+    /// The site it is registered at, sent with its features.
+    pub site: Option<SiteId>,
 }
 
 /// One committed message's readings.
@@ -252,6 +254,7 @@ mod tests {
             tenant: TenantId::parse("demo").unwrap(),
             id: MachineId::parse("T-1").unwrap(),
             machine_type: MachineType::HaulTruck,
+            site: None,
         };
         let origins = HashMap::from([(MachineKey(1), machine)]);
         // seq 2 twice in one write (a redelivery), seq 3 already stored, machine 9 unknown.

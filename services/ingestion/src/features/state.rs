@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use aurum_domain::{
     rate_unit_integral, BaselineBuilder, FeatureVector, HealthyBaseline, MachineId, MachineType,
-    MetricName, MetricWindow, RateIntegrator, TenantId, WindowSpec,
+    MetricName, MetricWindow, RateIntegrator, SiteId, TenantId, WindowSpec,
 };
 use aurum_proto::features::{ActivityRecord, MachineFeatures};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::Observation;
+use super::{MachineRef, Observation};
 
 /// How the state is bounded and what it learns.
 #[derive(Debug, Clone)]
@@ -44,6 +44,7 @@ struct Learning {
 #[derive(Debug)]
 struct MachineState {
     machine_type: MachineType,
+    site: Option<SiteId>,
     windows: BTreeMap<MetricName, MetricWindow>,
     learning: Option<Learning>,
     baseline: HealthyBaseline,
@@ -57,14 +58,10 @@ struct MachineState {
 }
 
 impl MachineState {
-    fn new(
-        machine_type: MachineType,
-        first: DateTime<Utc>,
-        s: &StateSettings,
-        now: Instant,
-    ) -> Self {
+    fn new(machine: &MachineRef, first: DateTime<Utc>, s: &StateSettings, now: Instant) -> Self {
         Self {
-            machine_type,
+            machine_type: machine.machine_type,
+            site: machine.site.clone(),
             windows: BTreeMap::new(),
             learning: Some(Learning {
                 start: first,
@@ -167,7 +164,7 @@ impl MachineState {
             tenant_id: tenant.clone(),
             machine_id: id.clone(),
             machine_type: self.machine_type,
-            site_id: None,
+            site_id: self.site.clone(),
             features,
             activity,
         })
@@ -225,7 +222,7 @@ impl FeatureState {
             }
         }
         self.full_since = None;
-        let mut m = MachineState::new(obs.machine.machine_type, obs.ts, &self.settings, now);
+        let mut m = MachineState::new(&obs.machine, obs.ts, &self.settings, now);
         m.observe(obs, &self.settings, now);
         self.machines.insert(key, m);
         Ok(())
@@ -257,7 +254,6 @@ impl FeatureState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::MachineRef;
     use aurum_domain::Reading;
 
     fn settings(max_machines: usize) -> StateSettings {
@@ -280,6 +276,7 @@ mod tests {
                 tenant: TenantId::parse("demo").unwrap(),
                 id: MachineId::parse(machine).unwrap(),
                 machine_type: MachineType::HaulTruck,
+                site: None,
             },
             ts: at(s),
             readings: metrics
@@ -320,6 +317,23 @@ mod tests {
         assert!((t1.activity[0].amount - 100.0).abs() < 1e-9);
         assert_eq!((t1.activity[0].from, t1.activity[0].to), (at(0), at(3_600)));
         assert!(state.emit().is_empty(), "nothing new, nothing sent");
+    }
+
+    #[test]
+    fn features_carry_the_site_the_machine_is_registered_at() {
+        let mut state = FeatureState::new(settings(10));
+        let mut at_site = obs("T-1", 0, &[("rpm", 1.0)]);
+        at_site.machine.site = Some(SiteId::parse("pit-north").unwrap());
+        state.observe(&at_site, Instant::now()).unwrap();
+        state
+            .observe(&obs("T-2", 0, &[("rpm", 1.0)]), Instant::now())
+            .unwrap();
+        let out = state.emit();
+        assert_eq!(
+            out[0].site_id.as_ref().map(|s| s.as_str()),
+            Some("pit-north")
+        );
+        assert_eq!(out[1].site_id, None);
     }
 
     #[test]

@@ -211,7 +211,7 @@ pub async fn get_series(
         )?;
     let range = TimeRange::new(from, to).map_err(|e| Problem::bad_request(e.to_string()))?;
 
-    let Some((key, machine_type)) = state.ingestor.lookup(&tenant.0, &id).await.map_err(|e| {
+    let Some(known) = state.ingestor.lookup(&tenant.0, &id).await.map_err(|e| {
         tracing::error!(error = %e, "machine lookup failed");
         Problem::unavailable()
     })?
@@ -220,12 +220,15 @@ pub async fn get_series(
             "machine {id} is not registered"
         )));
     };
-    let spec = machine_type.metric(&metric).ok_or_else(|| {
-        Problem::bad_request(format!("{metric} is not a metric of a {machine_type}"))
+    let spec = known.machine_type.metric(&metric).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "{metric} is not a metric of a {}",
+            known.machine_type
+        ))
     })?;
     let q = BucketQuery::new(tenant.0, id.clone(), metric.clone(), range, step)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
-    let buckets = state.store.buckets(key, &q).await.map_err(|e| {
+    let buckets = state.store.buckets(known.key, &q).await.map_err(|e| {
         tracing::error!(error = %e, "telemetry query failed");
         Problem::unavailable()
     })?;

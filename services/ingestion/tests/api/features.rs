@@ -195,6 +195,16 @@ async fn committed_telemetry_reaches_prediction_as_feature_batches() {
     let receiver = Receiver::start(Behaviour::Accept);
     let app = spawn_app_with(false, streaming_to(&receiver.url)).await;
     assert_eq!(app.register("TRUCK-7", "haul_truck").await.status(), 201);
+    // One registered without a site.
+    let r = app
+        .client
+        .post(app.url("/v1/machines"))
+        .header("X-Aurum-Tenant", TENANT)
+        .json(&json!({ "id": "TRUCK-8", "machine_type": "haul_truck" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 
     // An hour of a haul truck burning 100 L/h, one message every 30 s: 121 messages.
     let start = start_before_now(3_600);
@@ -209,10 +219,14 @@ async fn committed_telemetry_reaches_prediction_as_feature_batches() {
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["accepted"], 121);
+    let siteless = series("TRUCK-8", 1, start, 60, 3, |_| json!({ "rpm": 900.0 }));
+    let r = app.post_batch(&json!({ "messages": siteless })).await;
+    assert_eq!(r.status(), 200);
 
     assert!(
         eventually(Duration::from_secs(20), || async {
-            receiver.latest_count("TRUCK-7", "rpm") == Some(121)
+            receiver.latest_count("TRUCK-8", "rpm") == Some(3)
+                && receiver.latest_count("TRUCK-7", "rpm") == Some(121)
                 && close(
                     receiver.activity_total("TRUCK-7", "fuel_rate_lh"),
                     100.0,
@@ -228,6 +242,17 @@ async fn committed_telemetry_reaches_prediction_as_feature_batches() {
     let last = vectors.last().unwrap();
     assert_eq!(last.tenant_id.as_str(), TENANT);
     assert_eq!(last.machine_type.as_str(), "haul_truck");
+    // The site comes from the machine's registration.
+    assert!(
+        vectors
+            .iter()
+            .all(|v| v.site_id.as_ref().map(|s| s.as_str()) == Some("pit-north")),
+        "{vectors:?}"
+    );
+    assert!(receiver
+        .vectors_of("TRUCK-8")
+        .iter()
+        .all(|v| v.site_id.is_none()));
     assert_eq!(last.features.window_end, start + TimeDelta::seconds(3_600));
     let rpm = last
         .features
@@ -278,8 +303,14 @@ async fn committed_telemetry_reaches_prediction_as_feature_batches() {
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
         assert!(r.batch.vectors.len() <= FeatureBatch::MAX_VECTORS);
     }
-    assert!(app.metric("aurum_features_vectors_sent_total").await >= 1.0);
-    assert!(app.metric("aurum_features_batches_sent_total").await >= 1.0);
+    // The sender counts a batch once it has read the answer, just after the receiver has it.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.metric("aurum_features_vectors_sent_total").await >= 1.0
+                && app.metric("aurum_features_batches_sent_total").await >= 1.0
+        })
+        .await
+    );
     assert_eq!(app.metric("aurum_features_batches_failed_total").await, 0.0);
 }
 
