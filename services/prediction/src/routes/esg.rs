@@ -48,14 +48,7 @@ const UNIT: &str = "kg CO2e";
 /// Storage failures are logged with their cause and answered without it.
 fn problem(e: EsgServiceError) -> Problem {
     match e {
-        EsgServiceError::Store(e) => {
-            tracing::error!(error = %e, "ESG storage failed");
-            if e.is_transient() {
-                Problem::unavailable()
-            } else {
-                Problem::internal()
-            }
-        }
+        EsgServiceError::Store(e) => super::store_problem(&e),
         EsgServiceError::Conflict(why) => Problem::conflict(why),
     }
 }
@@ -178,16 +171,26 @@ struct SummaryBody {
     uncovered: Vec<Uncovered>,
 }
 
+/// The window (and site) a query asks for, and the tenant's report of it.
+async fn windowed_report(
+    req: &HttpRequest,
+    tenant: &Tenant,
+    state: &EsgState,
+) -> Result<(Window, Report), Problem> {
+    let w = Window::parse(&raw_query(req)?, Utc::now())?;
+    let report = state
+        .report(&tenant.0, w.period, w.site.clone(), None, w.as_of)
+        .await
+        .map_err(problem)?;
+    Ok((w, report))
+}
+
 async fn summary(
     req: HttpRequest,
     tenant: Tenant,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
-    let w = Window::parse(&raw_query(&req)?, Utc::now())?;
-    let report = state
-        .report(&tenant.0, w.period, w.site.clone(), None, w.as_of)
-        .await
-        .map_err(problem)?;
+    let (w, report) = windowed_report(&req, &tenant, &state).await?;
     Ok(HttpResponse::Ok().json(SummaryBody {
         from: rfc3339(w.period.from()),
         to: rfc3339(w.period.to()),
@@ -315,11 +318,7 @@ async fn report_csv(
     tenant: Tenant,
     state: web::Data<EsgState>,
 ) -> Result<HttpResponse, Problem> {
-    let w = Window::parse(&raw_query(&req)?, Utc::now())?;
-    let report = state
-        .report(&tenant.0, w.period, w.site, None, w.as_of)
-        .await
-        .map_err(problem)?;
+    let (w, report) = windowed_report(&req, &tenant, &state).await?;
     let body = csv_body(&report).map_err(|e| {
         tracing::error!(error = %e, "cannot write the ESG CSV");
         Problem::internal()
