@@ -34,7 +34,12 @@ async fn telemetry_posted_to_ingestion_becomes_a_prediction_and_esg_activity() {
         eventually(Duration::from_secs(20), || {
             let c = client.clone();
             let url = format!("{ingestion_url}/readyz");
-            async move { c.get(&url).send().await.is_ok_and(|r| r.status().is_success()) }
+            async move {
+                c.get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
         })
         .await
     );
@@ -81,13 +86,24 @@ async fn telemetry_posted_to_ingestion_becomes_a_prediction_and_esg_activity() {
         let c = client.clone();
         let url = prediction.url("/v1/machines/TRUCK-21/predictions?from=2000-01-01T00:00:00Z");
         async move {
-            let r = c.get(&url).header("x-aurum-tenant", TENANT).send().await.ok()?;
+            let r = c
+                .get(&url)
+                .header("x-aurum-tenant", TENANT)
+                .send()
+                .await
+                .ok()?;
             let body: Value = r.json().await.ok()?;
-            body["predictions"].as_array().filter(|p| !p.is_empty()).cloned()
+            body["predictions"]
+                .as_array()
+                .filter(|p| !p.is_empty())
+                .cloned()
         }
     };
     assert!(
-        eventually(Duration::from_secs(30), || async { predictions().await.is_some() }).await,
+        eventually(Duration::from_secs(30), || async {
+            predictions().await.is_some()
+        })
+        .await,
         "no prediction arrived"
     );
     let p = predictions().await.unwrap();
@@ -109,7 +125,10 @@ async fn telemetry_posted_to_ingestion_becomes_a_prediction_and_esg_activity() {
         .await
         .unwrap();
     let text = esg.to_string();
-    assert!(text.contains("\"scope1") || text.contains("scope_1"), "{text}");
+    assert!(
+        text.contains("\"scope1") || text.contains("scope_1"),
+        "{text}"
+    );
     let fleet: Value = client
         .get(prediction.url("/v1/fleet/health"))
         .header("x-aurum-tenant", TENANT)

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod end_to_end;
+mod esg;
 mod features;
 mod fleet;
 mod health;
