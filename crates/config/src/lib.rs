@@ -11,7 +11,7 @@ mod loader;
 mod settings;
 
 pub use checks::{check_secret_key, ConfigProblem};
-pub use loader::{load, ConfigError};
+pub use loader::{load, load_checked, ConfigError};
 pub use settings::{
     DatabaseSettings, HttpSettings, LogFormat, MqttSettings, OtlpProtocol, Profile, SslMode,
     TelemetrySettings,

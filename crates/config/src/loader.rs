@@ -43,6 +43,21 @@ pub enum ConfigError {
     Refused(Vec<crate::ConfigProblem>),
 }
 
+/// Loads a service's configuration on top of `defaults`, then refuses it when `problems`
+/// finds any (weak settings under the production profile, out-of-range values).
+pub fn load_checked<T: Serialize + DeserializeOwned>(
+    defaults: &T,
+    problems: impl Fn(&T) -> Vec<crate::ConfigProblem>,
+) -> Result<T, ConfigError> {
+    let config = load(defaults)?;
+    let found = problems(&config);
+    if found.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Refused(found))
+    }
+}
+
 /// Loads a service's configuration on top of `defaults`.
 pub fn load<T: Serialize + DeserializeOwned>(defaults: &T) -> Result<T, ConfigError> {
     let file = std::env::var("AURUM_CONFIG").unwrap_or_else(|_| "aurumai.toml".to_owned());

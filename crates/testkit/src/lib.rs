@@ -46,3 +46,17 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Polls `{base_url}/readyz` until it answers 2xx; `false` when `timeout` passes first.
+pub async fn http_ready(
+    client: &reqwest::Client,
+    base_url: &str,
+    timeout: std::time::Duration,
+) -> bool {
+    let url = format!("{base_url}/readyz");
+    eventually(timeout, || {
+        let request = client.get(&url).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await
+}

@@ -1,14 +1,13 @@
 //! Wiring: adapters into the application, the HTTP server, the MQTT pipeline, the writers and
 //! maintenance; and an orderly drain on shutdown.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use aurum_http::{json_config, payload_config, shutdown_signal, HttpMetrics, Readiness};
+use aurum_http::{shutdown_signal, HttpMetrics, Ops, Readiness};
 use aurum_mqtt::Consumer;
 use aurum_ports::{TelemetryMaintenance, TelemetryStore};
 use aurum_postgres::{
@@ -51,11 +50,8 @@ pub enum StartError {
     Mqtt(#[from] aurum_mqtt::MqttError),
     #[error("cannot start feature streaming: {0}")]
     Features(#[from] crate::features::FeatureStartError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] aurum_http::ListenError),
 }
 
 /// A built, running service.
@@ -193,18 +189,7 @@ impl Application {
             None
         };
 
-        let addr = format!("{}:{}", config.http.host, config.http.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: addr.clone(),
-                source,
-            })?
-            .port();
+        let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
 
         let state = web::Data::new(AppState {
             ingestor,
@@ -214,23 +199,18 @@ impl Application {
             body_limit_bytes: config.http.body_limit_bytes,
             features: feed,
         });
-        let readiness = web::Data::new(readiness);
-        let registry = web::Data::new(registry);
-        let http_metrics = web::Data::new(http_metrics);
-        let limit = config.http.body_limit_bytes;
+        let ops = Ops::new(
+            readiness,
+            registry,
+            http_metrics,
+            config.http.body_limit_bytes,
+        );
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(HttpMetrics::observe))
                 .wrap(from_fn(aurum_http::request_context))
                 .app_data(state.clone())
-                .app_data(readiness.clone())
-                .app_data(registry.clone())
-                .app_data(http_metrics.clone())
-                .app_data(json_config(limit))
-                .app_data(payload_config(limit))
-                .route("/healthz", web::get().to(aurum_http::healthz))
-                .route("/readyz", web::get().to(aurum_http::readyz))
-                .route("/metrics", web::get().to(aurum_http::metrics_endpoint))
+                .configure(|c| ops.configure(c))
                 .service(
                     web::scope("/v1")
                         .route("/telemetry", web::post().to(routes::telemetry::post_batch))
@@ -244,7 +224,10 @@ impl Application {
                 )
         })
         .listen(listener)
-        .map_err(|source| StartError::Listen { addr, source })?
+        .map_err(|source| aurum_http::ListenError {
+            addr: format!("{}:{port}", config.http.host),
+            source,
+        })?
         .disable_signals()
         .shutdown_timeout(config.http.shutdown_timeout_s)
         .run();

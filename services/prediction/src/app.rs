@@ -1,14 +1,13 @@
 //! Wiring: adapters into the application, the HTTP server, the model follower and history
 //! retention; an orderly drain on shutdown.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use aurum_http::{json_config, payload_config, HttpMetrics, Readiness};
+use aurum_http::{HttpMetrics, Ops, Readiness};
 use aurum_ports::{AlertStore, PredictionStore};
 use aurum_postgres::{
     connect_pool, PgAlertStore, PgEsgStore, PgHealth, PgModelRegistry, PgPredictionStore,
@@ -47,11 +46,8 @@ pub enum StartError {
     },
     #[error("the bootstrap model was refused: {0}")]
     Bootstrap(#[from] crate::models::ModelServiceError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] aurum_http::ListenError),
 }
 
 /// A built, running service.
@@ -128,18 +124,7 @@ impl Application {
         ];
 
         let readiness = Readiness::default().with(Arc::new(PgHealth::new(pool.clone())));
-        let addr = format!("{}:{}", config.http.host, config.http.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: addr.clone(),
-                source,
-            })?
-            .port();
+        let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
 
         let state = web::Data::new(AppState {
             scorer,
@@ -151,24 +136,19 @@ impl Application {
             max_model_bytes: settings.max_model_bytes,
         });
         let esg = web::Data::from(esg);
-        let readiness = web::Data::new(readiness);
-        let registry = web::Data::new(registry);
-        let http_metrics = web::Data::new(http_metrics);
-        let limit = config.http.body_limit_bytes;
+        let ops = Ops::new(
+            readiness,
+            registry,
+            http_metrics,
+            config.http.body_limit_bytes,
+        );
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(HttpMetrics::observe))
                 .wrap(from_fn(aurum_http::request_context))
                 .app_data(state.clone())
                 .app_data(esg.clone())
-                .app_data(readiness.clone())
-                .app_data(registry.clone())
-                .app_data(http_metrics.clone())
-                .app_data(json_config(limit))
-                .app_data(payload_config(limit))
-                .route("/healthz", web::get().to(aurum_http::healthz))
-                .route("/readyz", web::get().to(aurum_http::readyz))
-                .route("/metrics", web::get().to(aurum_http::metrics_endpoint))
+                .configure(|c| ops.configure(c))
                 .service(
                     web::scope("/v1")
                         .route("/features", web::post().to(routes::features::post_batch))
@@ -200,7 +180,10 @@ impl Application {
                 )
         })
         .listen(listener)
-        .map_err(|source| StartError::Listen { addr, source })?
+        .map_err(|source| aurum_http::ListenError {
+            addr: format!("{}:{port}", config.http.host),
+            source,
+        })?
         .disable_signals()
         .shutdown_timeout(config.http.shutdown_timeout_s)
         .run();

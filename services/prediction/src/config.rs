@@ -61,13 +61,7 @@ impl Default for PredictionConfig {
 impl PredictionConfig {
     /// Loads and checks the configuration; the production profile refuses weak settings.
     pub fn load() -> Result<Self, ConfigError> {
-        let config: Self = aurum_config::load(&Self::default())?;
-        let problems = config.problems();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Refused(problems))
-        }
+        aurum_config::load_checked(&Self::default(), Self::problems)
     }
 
     pub fn problems(&self) -> Vec<ConfigProblem> {

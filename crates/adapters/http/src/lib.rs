@@ -5,6 +5,7 @@
 mod caller;
 mod health;
 mod http_metrics;
+mod ops;
 mod problem;
 mod request_id;
 mod shutdown;
@@ -12,6 +13,7 @@ mod shutdown;
 pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
+pub use ops::{bind, ListenError, Ops};
 pub use problem::{json_config, payload_config, read_body, Problem};
 pub use request_id::{request_context, RequestId};
 pub use shutdown::shutdown_signal;

@@ -107,21 +107,7 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let client = self.client.clone();
-        let url = self.url("/readyz");
-        eventually(timeout, || {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
-            }
-        })
-        .await
+        aurum_testkit::http_ready(&self.client, &self.address, timeout).await
     }
 
     pub async fn register(&self, id: &str, machine_type: &str) -> reqwest::Response {

@@ -30,19 +30,7 @@ async fn telemetry_posted_to_ingestion_becomes_a_prediction_and_esg_activity() {
     let ingestion_url = format!("http://127.0.0.1:{}", ingestion.port());
     tokio::spawn(ingestion.run_until_stopped());
     let client = reqwest::Client::new();
-    assert!(
-        eventually(Duration::from_secs(20), || {
-            let c = client.clone();
-            let url = format!("{ingestion_url}/readyz");
-            async move {
-                c.get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-    );
+    assert!(aurum_testkit::http_ready(&client, &ingestion_url, Duration::from_secs(20)).await);
 
     let r = client
         .post(format!("{ingestion_url}/v1/machines"))

@@ -10,7 +10,7 @@ use aurum_prediction::{Application, PredictionConfig};
 use aurum_simulator::dataset::{self, DatasetOptions};
 use aurum_simulator::degradation::LifecycleParams;
 use aurum_simulator::fleet::FleetSpec;
-use aurum_testkit::{eventually, TestDb};
+use aurum_testkit::TestDb;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -199,21 +199,7 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let client = self.client.clone();
-        let url = self.url("/readyz");
-        eventually(timeout, || {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
-            }
-        })
-        .await
+        aurum_testkit::http_ready(&self.client, &self.address, timeout).await
     }
 
     pub async fn upload_model(&self, bytes: &[u8]) -> String {
