@@ -329,7 +329,7 @@ write_demo_env() {
 
 print_banner() {
     local rel_env="${DEMO_ENV#"${AURUMAI_ROOT}"/}" stop_hint="Press Ctrl-C to stop the demo."
-    [[ "${CHECK}" -eq 0 ]] || stop_hint="(--check: stops once telemetry is stored.)"
+    [[ "${CHECK}" -eq 0 ]] || stop_hint="(--check: stops once telemetry is stored and scored.)"
     cat <<EOF
 
 ================================================================================
