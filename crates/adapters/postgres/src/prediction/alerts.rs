@@ -97,6 +97,27 @@ impl AlertRow {
     }
 }
 
+/// Raised or updated alerts, column by column.
+#[derive(Default)]
+struct RaiseColumns {
+    keys: Vec<i64>,
+    categories: Vec<&'static str>,
+    severities: Vec<&'static str>,
+    scores: Vec<f64>,
+    messages: Vec<String>,
+    versions: Vec<Option<String>>,
+    at: Vec<DateTime<Utc>>,
+}
+
+/// Cleared alerts, column by column.
+#[derive(Default)]
+struct ClearColumns {
+    keys: Vec<i64>,
+    categories: Vec<&'static str>,
+    scores: Vec<f64>,
+    at: Vec<DateTime<Utc>>,
+}
+
 const ALERT_COLUMNS: &str = "a.id, m.machine_id, a.category, a.severity, a.state, a.score, \
      a.peak_score, a.message, a.model_version, a.opened_at, a.updated_at, a.acknowledged_at, \
      a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note";
@@ -153,53 +174,87 @@ impl AlertStore for PgAlertStore {
         if updates.is_empty() {
             return Ok(());
         }
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let updates = updates.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            for u in &updates {
-                match &u.change {
-                    // The partial unique index keeps one unresolved alert per machine and
-                    // category even when two replicas raise at once: the second updates.
-                    AlertChange::Raise { severity, score, message }
-                    | AlertChange::Update { severity, score, message } => {
-                        diesel::sql_query(
-                            "INSERT INTO prediction.alerts (machine_key, category, severity, \
-                                 state, score, peak_score, message, model_version, opened_at, \
-                                 updated_at) \
-                             VALUES ($1, $2, $3, 'open', $4, $4, $5, $6, $7, $7) \
-                             ON CONFLICT (machine_key, category) WHERE state <> 'resolved' \
-                             DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score, \
-                                 peak_score = greatest(prediction.alerts.peak_score, EXCLUDED.score), \
-                                 message = EXCLUDED.message, \
-                                 model_version = EXCLUDED.model_version, \
-                                 updated_at = EXCLUDED.updated_at",
-                        )
-                        .bind::<BigInt, _>(u.machine.0)
-                        .bind::<Text, _>(u.category.as_str())
-                        .bind::<Text, _>(severity.as_str())
-                        .bind::<Double, _>(score)
-                        .bind::<Text, _>(message)
-                        .bind::<Nullable<Text>, _>(u.model_version.as_deref())
-                        .bind::<Timestamptz, _>(u.at)
-                        .execute(conn)
-                        .await?;
-                    }
-                    AlertChange::Clear { score } => {
-                        diesel::sql_query(
-                            "UPDATE prediction.alerts SET state = 'resolved', score = $3, \
-                                 updated_at = $4, resolved_at = $4, resolved_by = $5, \
-                                 resolution_note = 'condition cleared' \
-                             WHERE machine_key = $1 AND category = $2 AND state <> 'resolved'",
-                        )
-                        .bind::<BigInt, _>(u.machine.0)
-                        .bind::<Text, _>(u.category.as_str())
-                        .bind::<Double, _>(score)
-                        .bind::<Timestamptz, _>(u.at)
-                        .bind::<Text, _>(SYSTEM)
-                        .execute(conn)
-                        .await?;
-                    }
+        // One statement per kind of change; a batch that changes one machine's category twice
+        // needs the changes in order, one by one.
+        let mut seen = std::collections::HashSet::with_capacity(updates.len());
+        if !updates.iter().all(|u| seen.insert((u.machine, u.category))) {
+            return self.apply_in_order(updates).await;
+        }
+        let mut raise = RaiseColumns::default();
+        let mut clear = ClearColumns::default();
+        for u in updates {
+            match &u.change {
+                AlertChange::Raise {
+                    severity,
+                    score,
+                    message,
                 }
+                | AlertChange::Update {
+                    severity,
+                    score,
+                    message,
+                } => {
+                    raise.keys.push(u.machine.0);
+                    raise.categories.push(u.category.as_str());
+                    raise.severities.push(severity.as_str());
+                    raise.scores.push(*score);
+                    raise.messages.push(message.clone());
+                    raise.versions.push(u.model_version.clone());
+                    raise.at.push(u.at);
+                }
+                AlertChange::Clear { score } => {
+                    clear.keys.push(u.machine.0);
+                    clear.categories.push(u.category.as_str());
+                    clear.scores.push(*score);
+                    clear.at.push(u.at);
+                }
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            if !raise.keys.is_empty() {
+                // The partial unique index keeps one unresolved alert per machine and
+                // category even when two replicas raise at once: the second updates.
+                diesel::sql_query(
+                    "INSERT INTO prediction.alerts (machine_key, category, severity, state, \
+                         score, peak_score, message, model_version, opened_at, updated_at) \
+                     SELECT k, c, s, 'open', x, x, m, v, t, t FROM unnest($1::bigint[], \
+                         $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], \
+                         $7::timestamptz[]) AS u(k, c, s, x, m, v, t) \
+                     ORDER BY k, c \
+                     ON CONFLICT (machine_key, category) WHERE state <> 'resolved' \
+                     DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score, \
+                         peak_score = greatest(prediction.alerts.peak_score, EXCLUDED.score), \
+                         message = EXCLUDED.message, \
+                         model_version = EXCLUDED.model_version, \
+                         updated_at = EXCLUDED.updated_at",
+                )
+                .bind::<Array<BigInt>, _>(&raise.keys)
+                .bind::<Array<Text>, _>(&raise.categories)
+                .bind::<Array<Text>, _>(&raise.severities)
+                .bind::<Array<Double>, _>(&raise.scores)
+                .bind::<Array<Text>, _>(&raise.messages)
+                .bind::<Array<Nullable<Text>>, _>(&raise.versions)
+                .bind::<Array<Timestamptz>, _>(&raise.at)
+                .execute(conn)
+                .await?;
+            }
+            if !clear.keys.is_empty() {
+                diesel::sql_query(
+                    "UPDATE prediction.alerts a SET state = 'resolved', score = u.x, \
+                         updated_at = u.t, resolved_at = u.t, resolved_by = $5, \
+                         resolution_note = 'condition cleared' \
+                     FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::timestamptz[]) \
+                         AS u(k, c, x, t) \
+                     WHERE a.machine_key = u.k AND a.category = u.c AND a.state <> 'resolved'",
+                )
+                .bind::<Array<BigInt>, _>(&clear.keys)
+                .bind::<Array<Text>, _>(&clear.categories)
+                .bind::<Array<Double>, _>(&clear.scores)
+                .bind::<Array<Timestamptz>, _>(&clear.at)
+                .bind::<Text, _>(SYSTEM)
+                .execute(conn)
+                .await?;
             }
             Ok(())
         })
@@ -284,6 +339,62 @@ impl AlertStore for PgAlertStore {
 }
 
 impl PgAlertStore {
+    /// Applies the changes one statement each, in order.
+    async fn apply_in_order(&self, updates: &[AlertUpdate]) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let updates = updates.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            for u in &updates {
+                match &u.change {
+                    // The partial unique index keeps one unresolved alert per machine and
+                    // category even when two replicas raise at once: the second updates.
+                    AlertChange::Raise { severity, score, message }
+                    | AlertChange::Update { severity, score, message } => {
+                        diesel::sql_query(
+                            "INSERT INTO prediction.alerts (machine_key, category, severity, \
+                                 state, score, peak_score, message, model_version, opened_at, \
+                                 updated_at) \
+                             VALUES ($1, $2, $3, 'open', $4, $4, $5, $6, $7, $7) \
+                             ON CONFLICT (machine_key, category) WHERE state <> 'resolved' \
+                             DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score, \
+                                 peak_score = greatest(prediction.alerts.peak_score, EXCLUDED.score), \
+                                 message = EXCLUDED.message, \
+                                 model_version = EXCLUDED.model_version, \
+                                 updated_at = EXCLUDED.updated_at",
+                        )
+                        .bind::<BigInt, _>(u.machine.0)
+                        .bind::<Text, _>(u.category.as_str())
+                        .bind::<Text, _>(severity.as_str())
+                        .bind::<Double, _>(score)
+                        .bind::<Text, _>(message)
+                        .bind::<Nullable<Text>, _>(u.model_version.as_deref())
+                        .bind::<Timestamptz, _>(u.at)
+                        .execute(conn)
+                        .await?;
+                    }
+                    AlertChange::Clear { score } => {
+                        diesel::sql_query(
+                            "UPDATE prediction.alerts SET state = 'resolved', score = $3, \
+                                 updated_at = $4, resolved_at = $4, resolved_by = $5, \
+                                 resolution_note = 'condition cleared' \
+                             WHERE machine_key = $1 AND category = $2 AND state <> 'resolved'",
+                        )
+                        .bind::<BigInt, _>(u.machine.0)
+                        .bind::<Text, _>(u.category.as_str())
+                        .bind::<Double, _>(score)
+                        .bind::<Timestamptz, _>(u.at)
+                        .bind::<Text, _>(SYSTEM)
+                        .execute(conn)
+                        .await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(store_error)
+    }
+
     /// Loads the tenant's alert under a row lock, checks the lifecycle allows the step, and
     /// applies it; another tenant's alert is not found.
     #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,7 @@
 //! Machines known to prediction, their latest features and predictions, and the history.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aurum_domain::{
     FeatureContribution, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
@@ -116,6 +118,35 @@ pub const RECENT_SCORES: i64 = 16;
 
 const MACHINE_COLUMNS: &str = "machine_key, tenant_id, machine_id, machine_type, site_id";
 
+/// Prediction columns, one entry per row (`None`: no prediction).
+#[derive(Default)]
+struct StatusPredictions {
+    at: Vec<Option<DateTime<Utc>>>,
+    version: Vec<Option<String>>,
+    risk: Vec<Option<f64>>,
+    prob: Vec<Option<f64>>,
+    horizon: Vec<Option<f64>>,
+    rul: Vec<Option<f64>>,
+    anomaly: Vec<Option<f64>>,
+    conf: Vec<Option<f64>>,
+    top: Vec<Option<String>>,
+}
+
+impl StatusPredictions {
+    fn push(&mut self, p: Option<&Prediction>) -> Result<(), StoreError> {
+        self.at.push(p.map(|p| p.at));
+        self.version.push(p.map(|p| p.model_version.clone()));
+        self.risk.push(p.map(|p| p.risk_score));
+        self.prob.push(p.map(|p| p.failure_probability));
+        self.horizon.push(p.map(|p| p.horizon_h));
+        self.rul.push(p.map(|p| p.rul_hours));
+        self.anomaly.push(p.map(|p| p.anomaly_score));
+        self.conf.push(p.map(|p| p.confidence));
+        self.top.push(p.map(|p| json(&p.top_features)).transpose()?);
+        Ok(())
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Refused(format!("cannot encode as JSON: {e}")))
@@ -130,15 +161,21 @@ impl PredictionStore for PgPredictionStore {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let col =
             |f: &dyn Fn(&MachineIdentity) -> String| machines.iter().map(f).collect::<Vec<_>>();
-        // Updating only a changed site keeps the common case (nothing new) free of writes.
+        // Updating only a changed site keeps the common case (nothing new) free of writes;
+        // machines known with the same site are not even offered (no row lock on conflict).
         let rows: Vec<MachineRow> = diesel::sql_query(format!(
             "WITH given AS ( \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
                      WITH ORDINALITY AS g(tenant_id, machine_id, machine_type, site_id, ord)), \
              ins AS ( \
                  INSERT INTO prediction.machines (tenant_id, machine_id, machine_type, site_id) \
-                 SELECT DISTINCT ON (tenant_id, machine_id) tenant_id, machine_id, machine_type, site_id \
-                 FROM given ORDER BY tenant_id, machine_id, ord DESC \
+                 SELECT * FROM ( \
+                     SELECT DISTINCT ON (tenant_id, machine_id) \
+                         tenant_id, machine_id, machine_type, site_id \
+                     FROM given ORDER BY tenant_id, machine_id, ord DESC) d \
+                 WHERE NOT EXISTS (SELECT 1 FROM prediction.machines k \
+                     WHERE k.tenant_id = d.tenant_id AND k.machine_id = d.machine_id \
+                       AND k.site_id IS NOT DISTINCT FROM d.site_id) \
                  ON CONFLICT (tenant_id, machine_id) DO UPDATE SET site_id = EXCLUDED.site_id \
                      WHERE prediction.machines.site_id IS DISTINCT FROM EXCLUDED.site_id \
                  RETURNING 1) \
@@ -200,9 +237,38 @@ impl PredictionStore for PgPredictionStore {
         if scored.is_empty() {
             return Ok(());
         }
-        let mut keys = Vec::with_capacity(scored.len());
-        let mut ends = Vec::with_capacity(scored.len());
-        let mut features = Vec::with_capacity(scored.len());
+        // Each machine's status row is written once: its newest window and, apart, its newest
+        // prediction (one statement, so one row version per machine and batch).
+        let mut newest: HashMap<i64, (usize, Option<usize>)> = HashMap::with_capacity(scored.len());
+        for (i, (key, f, p)) in scored.iter().enumerate() {
+            let entry = newest.entry(key.0).or_insert((i, None));
+            if scored[entry.0].1.window_end <= f.window_end {
+                entry.0 = i;
+            }
+            if let Some(p) = p {
+                let later = entry
+                    .1
+                    .and_then(|j| scored[j].2)
+                    .is_none_or(|q| q.at <= p.at);
+                if later {
+                    entry.1 = Some(i);
+                }
+            }
+        }
+        let mut status: Vec<(i64, usize, Option<usize>)> =
+            newest.into_iter().map(|(k, (f, p))| (k, f, p)).collect();
+        // A fixed order: concurrent batches lock shared machines in the same order.
+        status.sort_unstable_by_key(|s| s.0);
+        let mut s_keys = Vec::with_capacity(status.len());
+        let mut s_ends = Vec::with_capacity(status.len());
+        let mut s_features = Vec::with_capacity(status.len());
+        let mut s_pred = StatusPredictions::default();
+        for (k, f, p) in &status {
+            s_keys.push(*k);
+            s_ends.push(scored[*f].1.window_end);
+            s_features.push(json(scored[*f].1)?);
+            s_pred.push(p.and_then(|j| scored[j].2))?;
+        }
         let mut p_keys = Vec::new();
         let mut p_at = Vec::new();
         let mut p_version = Vec::new();
@@ -213,10 +279,7 @@ impl PredictionStore for PgPredictionStore {
         let mut p_anomaly = Vec::new();
         let mut p_conf = Vec::new();
         let mut p_top = Vec::new();
-        for (key, f, p) in scored {
-            keys.push(key.0);
-            ends.push(f.window_end);
-            features.push(json(f)?);
+        for (key, _, p) in scored {
             if let Some(p) = p {
                 p_keys.push(key.0);
                 p_at.push(p.at);
@@ -232,75 +295,96 @@ impl PredictionStore for PgPredictionStore {
         }
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            // The newest window wins; a late, older batch never rolls the status back.
-            diesel::sql_query(
-                "INSERT INTO prediction.machine_status AS s (machine_key, window_end, features) \
-                 SELECT DISTINCT ON (k) k, e, f::jsonb \
-                 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u(k, e, f) \
-                 ORDER BY k, e DESC \
-                 ON CONFLICT (machine_key) DO UPDATE \
-                     SET window_end = EXCLUDED.window_end, features = EXCLUDED.features \
-                     WHERE s.window_end <= EXCLUDED.window_end",
-            )
-            .bind::<Array<BigInt>, _>(&keys)
-            .bind::<Array<Timestamptz>, _>(&ends)
-            .bind::<Array<Text>, _>(&features)
-            .execute(conn)
-            .await?;
-            if p_keys.is_empty() {
-                return Ok(());
+            if !p_keys.is_empty() {
+                diesel::sql_query(
+                    "INSERT INTO prediction.predictions (machine_key, ts, model_version, \
+                         risk_score, failure_probability, horizon_h, rul_hours, anomaly_score, \
+                         confidence, top_features) \
+                     SELECT k, t, v, r, p, h, u, a, c, tf::jsonb FROM unnest($1::bigint[], \
+                         $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], \
+                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::text[]) \
+                         AS x(k, t, v, r, p, h, u, a, c, tf) \
+                     ON CONFLICT (machine_key, ts, model_version) DO UPDATE SET \
+                         risk_score = EXCLUDED.risk_score, \
+                         failure_probability = EXCLUDED.failure_probability, \
+                         horizon_h = EXCLUDED.horizon_h, rul_hours = EXCLUDED.rul_hours, \
+                         anomaly_score = EXCLUDED.anomaly_score, \
+                         confidence = EXCLUDED.confidence, \
+                         top_features = EXCLUDED.top_features",
+                )
+                .bind::<Array<BigInt>, _>(&p_keys)
+                .bind::<Array<Timestamptz>, _>(&p_at)
+                .bind::<Array<Text>, _>(&p_version)
+                .bind::<Array<Double>, _>(&p_risk)
+                .bind::<Array<Double>, _>(&p_prob)
+                .bind::<Array<Double>, _>(&p_horizon)
+                .bind::<Array<Double>, _>(&p_rul)
+                .bind::<Array<Double>, _>(&p_anomaly)
+                .bind::<Array<Double>, _>(&p_conf)
+                .bind::<Array<Text>, _>(&p_top)
+                .execute(conn)
+                .await?;
             }
-            diesel::sql_query(
-                "INSERT INTO prediction.predictions (machine_key, ts, model_version, risk_score, \
-                     failure_probability, horizon_h, rul_hours, anomaly_score, confidence, \
-                     top_features) \
-                 SELECT k, t, v, r, p, h, u, a, c, tf::jsonb FROM unnest($1::bigint[], \
-                     $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], $6::float8[], \
-                     $7::float8[], $8::float8[], $9::float8[], $10::text[]) \
-                     AS x(k, t, v, r, p, h, u, a, c, tf) \
-                 ON CONFLICT (machine_key, ts, model_version) DO UPDATE SET \
-                     risk_score = EXCLUDED.risk_score, \
-                     failure_probability = EXCLUDED.failure_probability, \
-                     horizon_h = EXCLUDED.horizon_h, rul_hours = EXCLUDED.rul_hours, \
-                     anomaly_score = EXCLUDED.anomaly_score, confidence = EXCLUDED.confidence, \
-                     top_features = EXCLUDED.top_features",
-            )
-            .bind::<Array<BigInt>, _>(&p_keys)
-            .bind::<Array<Timestamptz>, _>(&p_at)
-            .bind::<Array<Text>, _>(&p_version)
-            .bind::<Array<Double>, _>(&p_risk)
-            .bind::<Array<Double>, _>(&p_prob)
-            .bind::<Array<Double>, _>(&p_horizon)
-            .bind::<Array<Double>, _>(&p_rul)
-            .bind::<Array<Double>, _>(&p_anomaly)
-            .bind::<Array<Double>, _>(&p_conf)
-            .bind::<Array<Text>, _>(&p_top)
-            .execute(conn)
-            .await?;
-            diesel::sql_query(
-                "UPDATE prediction.machine_status s SET predicted_at = x.t, \
-                     model_version = x.v, risk_score = x.r, failure_probability = x.p, \
-                     horizon_h = x.h, rul_hours = x.u, anomaly_score = x.a, confidence = x.c, \
-                     top_features = x.tf::jsonb, \
-                     recent_risk = (s.recent_risk || x.r)[greatest(1, cardinality(s.recent_risk) - $11 + 2):], \
-                     recent_anomaly = (s.recent_anomaly || x.a)[greatest(1, cardinality(s.recent_anomaly) - $11 + 2):] \
-                 FROM (SELECT DISTINCT ON (k) * FROM unnest($1::bigint[], $2::timestamptz[], \
-                     $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
-                     $8::float8[], $9::float8[], $10::text[]) AS u(k, t, v, r, p, h, u, a, c, tf) \
-                     ORDER BY k, t DESC) x \
-                 WHERE s.machine_key = x.k \
-                   AND (s.predicted_at IS NULL OR s.predicted_at <= x.t)",
-            )
-            .bind::<Array<BigInt>, _>(&p_keys)
-            .bind::<Array<Timestamptz>, _>(&p_at)
-            .bind::<Array<Text>, _>(&p_version)
-            .bind::<Array<Double>, _>(&p_risk)
-            .bind::<Array<Double>, _>(&p_prob)
-            .bind::<Array<Double>, _>(&p_horizon)
-            .bind::<Array<Double>, _>(&p_rul)
-            .bind::<Array<Double>, _>(&p_anomaly)
-            .bind::<Array<Double>, _>(&p_conf)
-            .bind::<Array<Text>, _>(&p_top)
+            // The newest window wins and a late, older batch never rolls the status back;
+            // likewise, apart, for the prediction.
+            let newer_window = "s.window_end <= EXCLUDED.window_end";
+            let newer_prediction = "EXCLUDED.predicted_at IS NOT NULL \
+                AND (s.predicted_at IS NULL OR s.predicted_at <= EXCLUDED.predicted_at)";
+            let prediction_columns = [
+                "predicted_at",
+                "model_version",
+                "risk_score",
+                "failure_probability",
+                "horizon_h",
+                "rul_hours",
+                "anomaly_score",
+                "confidence",
+                "top_features",
+            ]
+            .iter()
+            .map(|c| format!("{c} = CASE WHEN {newer_prediction} THEN EXCLUDED.{c} ELSE s.{c} END"))
+            .collect::<Vec<_>>()
+            .join(", ");
+            let recent = |c: &str, score: &str| {
+                format!(
+                    "{c} = CASE WHEN {newer_prediction} THEN (s.{c} || EXCLUDED.{score}) \
+                         [greatest(1, cardinality(s.{c}) - $13 + 2):] ELSE s.{c} END"
+                )
+            };
+            diesel::sql_query(format!(
+                "INSERT INTO prediction.machine_status AS s (machine_key, window_end, features, \
+                     predicted_at, model_version, risk_score, failure_probability, horizon_h, \
+                     rul_hours, anomaly_score, confidence, top_features, recent_risk, \
+                     recent_anomaly) \
+                 SELECT k, e, f::json, t, v, r, p, h, u, a, c, tf::jsonb, \
+                     CASE WHEN t IS NULL THEN '{{}}'::float8[] ELSE ARRAY[r] END, \
+                     CASE WHEN t IS NULL THEN '{{}}'::float8[] ELSE ARRAY[a] END \
+                 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::timestamptz[], \
+                     $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
+                     $10::float8[], $11::float8[], $12::text[]) \
+                     AS x(k, e, f, t, v, r, p, h, u, a, c, tf) \
+                 ON CONFLICT (machine_key) DO UPDATE SET \
+                     window_end = CASE WHEN {newer_window} THEN EXCLUDED.window_end \
+                         ELSE s.window_end END, \
+                     features = CASE WHEN {newer_window} THEN EXCLUDED.features \
+                         ELSE s.features END, \
+                     {prediction_columns}, {risk}, {anomaly} \
+                 WHERE {newer_window} OR ({newer_prediction})",
+                risk = recent("recent_risk", "risk_score"),
+                anomaly = recent("recent_anomaly", "anomaly_score"),
+            ))
+            .bind::<Array<BigInt>, _>(&s_keys)
+            .bind::<Array<Timestamptz>, _>(&s_ends)
+            .bind::<Array<Text>, _>(&s_features)
+            .bind::<Array<Nullable<Timestamptz>>, _>(&s_pred.at)
+            .bind::<Array<Nullable<Text>>, _>(&s_pred.version)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.risk)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.prob)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.horizon)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.rul)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.anomaly)
+            .bind::<Array<Nullable<Double>>, _>(&s_pred.conf)
+            .bind::<Array<Nullable<Text>>, _>(&s_pred.top)
             .bind::<BigInt, _>(RECENT_SCORES)
             .execute(conn)
             .await?;
