@@ -10,7 +10,8 @@ SHELL := /bin/bash
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 SCRIPTS := $(ROOT)/deploy/scripts
 CARGO ?= cargo
-# Extra arguments for the benchmark script, e.g. `make bench BENCH_ARGS="--help"`.
+# Extra arguments for one benchmark script, e.g. `make bench-ingest BENCH_ARGS="--help"`
+# (`make bench` runs both with their defaults).
 BENCH_ARGS ?=
 
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
@@ -55,7 +56,9 @@ audit: ## Dependency advisories (cargo-audit) and licence/ban/source policy (car
 fmt: ## Format the workspace with rustfmt
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: bench-ingest bench-predict ## Run the benchmarks (ingestion, prediction)
+bench: ## Run the benchmarks (ingestion, then prediction), each with its defaults
+	bash "$(SCRIPTS)/bench-ingest.sh"
+	bash "$(SCRIPTS)/bench-predict.sh"
 
 bench-ingest: ## Ingestion throughput benchmark (deploy/scripts/bench-ingest.sh; BENCH_ARGS=... passes options)
 	@test -f "$(SCRIPTS)/bench-ingest.sh" || { echo "deploy/scripts/bench-ingest.sh is not in this checkout" >&2; exit 1; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-ingest`: measures the ingest path side by side on this machine and writes the
-# results, with the command that produced them, to docs/benchmarks.md.
+# results, with the command that produced them, to the "Ingestion" section of
+# docs/benchmarks.md (the other sections stay as they are).
 #
 #   deploy/scripts/bench-ingest.sh [--messages N] [--machines N] [--latency-s S] [--no-write]
 #
@@ -31,7 +32,8 @@ ensure_mosquitto_binary
 cd "${AURUMAI_ROOT}"
 log "building and running the ingestion benchmark (release profile)"
 result="$(mktemp)"
-trap 'rm -f "${result}"' EXIT
+section="$(mktemp)"
+trap 'rm -f "${result}" "${section}"' EXIT
 BENCH_MESSAGES="${messages}" BENCH_MACHINES="${machines}" BENCH_LATENCY_S="${latency_s}" \
     cargo bench -p aurum-ingestion --bench ingest | tee "${result}"
 
@@ -39,8 +41,6 @@ if [[ "${write}" == 1 ]]; then
     out=docs/benchmarks.md
     cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     {
-        echo "# Benchmarks"
-        echo
         echo "## Ingestion: broker, raw COPY and AurumAI end to end"
         echo
         echo "Run on $(date -u +%Y-%m-%d) on $(nproc) cores (${cpu:-unknown CPU}), $(free -g | awk '/Mem:/ {print $2}') GiB,"
@@ -75,6 +75,7 @@ In (c) the two cores are saturated by the four processes together: `top -b -d 4`
 during (c) of a 400000-message run, showed the benchmark's publisher at 71 %, the ingestion
 service at 53 %, Mosquitto at 43 % and the PostgreSQL backends at about 25 % (of 200 %).
 TEXT
-    } > "${out}"
-    log "wrote ${out}"
+    } > "${section}"
+    replace_section "${out}" "## Ingestion" "${section}"
+    log "wrote the Ingestion section of ${out}"
 fi

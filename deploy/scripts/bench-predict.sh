@@ -90,17 +90,6 @@ How it is measured (services/prediction/benches/predict.rs, release profile):
 - Everything (client, service, PostgreSQL) shares the same cores.
 TEXT
     } > "${section}"
-    # Replace the Prediction section (to the next "## " heading or the end), or append it.
-    if [[ -f "${out}" ]] && grep -q '^## Prediction' "${out}"; then
-        awk -v file="${section}" '
-            /^## Prediction/ { while ((getline line < file) > 0) print line; print ""; skip = 1; next }
-            skip && /^## / { skip = 0 }
-            !skip { print }
-        ' "${out}" > "${out}.tmp"
-        mv "${out}.tmp" "${out}"
-    else
-        { [[ -f "${out}" ]] && { cat "${out}"; echo; } || echo "# Benchmarks"$'\n'; cat "${section}"; } > "${out}.tmp"
-        mv "${out}.tmp" "${out}"
-    fi
+    replace_section "${out}" "## Prediction" "${section}"
     log "wrote the Prediction section of ${out}"
 fi

@@ -355,3 +355,22 @@ wait_http() {
         sleep 0.5
     done
 }
+
+# replace_section FILE HEADING SECTION_FILE: puts SECTION_FILE in place of FILE's section whose
+# heading line starts with HEADING (up to the next "## " heading or the end), or appends it;
+# the rest of FILE stays as it is. FILE starts as "# Benchmarks" when missing.
+replace_section() {
+    local file="$1" heading="$2" section="$3"
+    [[ -f "${file}" ]] || printf '# Benchmarks\n\n' >"${file}"
+    if grep -q "^${heading}" "${file}"; then
+        awk -v file="${section}" -v heading="${heading}" '
+            index($0, heading) == 1 { while ((getline line < file) > 0) print line; print ""; skip = 1; next }
+            skip && /^## / { skip = 0 }
+            !skip { print }
+        ' "${file}" >"${file}.tmp"
+    else
+        { cat "${file}"; echo; cat "${section}"; } >"${file}.tmp"
+    fi
+    mv "${file}.tmp" "${file}"
+}
+
