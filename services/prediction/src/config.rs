@@ -41,7 +41,11 @@ impl Default for PredictionConfig {
     fn default() -> Self {
         Self {
             profile: Profile::Dev,
-            http: HttpSettings::with_port(8082),
+            http: HttpSettings {
+                // Feature batches from ingestion run to a few MB (about 2 KB a machine).
+                body_limit_bytes: 16 * 1024 * 1024,
+                ..HttpSettings::with_port(8082)
+            },
             database: DatabaseSettings::local("aurumai", "aurumai_prediction"),
             telemetry: TelemetrySettings::default(),
             prediction: PredictionSettings {
