@@ -56,13 +56,14 @@ pub struct ReportData {
 
 #[async_trait]
 pub trait EsgStore: Send + Sync + std::fmt::Debug {
-    /// Stores activity of one of the tenant's machines, idempotently on (machine, metric,
-    /// period start). A machine key of another tenant stores nothing.
+    /// Stores a batch of activity of the tenant's machines in one transaction, idempotently
+    /// on (machine, metric, period start), with a number of statements bounded by the batch
+    /// size and not by its number of machines. If any machine key is not one of the tenant's,
+    /// the whole batch is refused ([`StoreError::Refused`]) and nothing is stored.
     async fn record_activity(
         &self,
         tenant: &TenantId,
-        machine: MachineKey,
-        activity: &[MeteredActivity],
+        activity: &[(MachineKey, MeteredActivity)],
     ) -> Result<RecordOutcome, StoreError>;
 
     /// Every version of every factor, by kind, region and version.

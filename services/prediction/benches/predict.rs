@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aurum_domain::{FeatureVector, MachineType};
+use aurum_domain::{ActivityKind, FeatureVector, MachineType};
 use aurum_models::{train, training_window, Dataset, ModelArtifact, TrainOptions};
 use aurum_prediction::{Application, PredictionConfig};
 use aurum_simulator::dataset::{self, DatasetOptions};
@@ -298,6 +298,36 @@ struct Round {
     bodies: Vec<Vec<u8>>,
 }
 
+/// Minutes between consecutive rounds' window ends, as `main` spaces them: each round's
+/// activity covers the time since the previous round, so no two rounds overlap.
+const ROUND_MINUTES: i64 = 10;
+
+/// The activity a machine sends with its vector, as ingestion does: every rate metric its
+/// type accounts for ESG (fuel for trucks and boilers, power and ore throughput for mills)
+/// integrated over `[window_end - ROUND_MINUTES, window_end)` at the window's mean rate. The
+/// end-to-end figure then includes recording it.
+fn activity_of(machine_type: MachineType, features: &FeatureVector) -> Vec<Value> {
+    let to = features.window_end;
+    let from = to - chrono::Duration::minutes(ROUND_MINUTES);
+    let hours = ROUND_MINUTES as f64 / 60.0;
+    features
+        .metrics
+        .iter()
+        .filter(|(metric, f)| {
+            ActivityKind::classify(machine_type, metric.as_str()).is_some()
+                && f.stats.mean.is_finite()
+        })
+        .map(|(metric, f)| {
+            json!({
+                "metric": metric,
+                "from": from,
+                "to": to,
+                "amount": f.stats.mean.max(0.0) * hours,
+            })
+        })
+        .collect()
+}
+
 fn round_bodies(
     material: &Material,
     machines: &[Machine],
@@ -312,12 +342,14 @@ fn round_bodies(
             let vectors: Vec<Value> = chunk
                 .iter()
                 .map(|m| {
+                    let features = vector_at(material, m, round, at);
                     json!({
                         "tenant_id": TENANT,
                         "machine_id": m.id,
                         "machine_type": m.machine_type,
                         "site_id": format!("site-{}", m.start % 4),
-                        "features": vector_at(material, m, round, at),
+                        "activity": activity_of(m.machine_type, &features),
+                        "features": features,
                     })
                 })
                 .collect();

@@ -1,6 +1,7 @@
 //! ESG application service: records the activity ingestion sends and computes emission
 //! reports and forecasts from the store's data with the domain's rules.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aurum_domain::{
@@ -30,7 +31,7 @@ impl From<AddFactorError> for EsgServiceError {
     }
 }
 
-/// What recording one machine's activity did.
+/// What recording a batch's activity did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordSummary {
     pub inserted: u64,
@@ -60,35 +61,39 @@ impl EsgState {
         Self { store }
     }
 
-    /// Stores the activity of one machine from a feature batch. Invalid records are skipped
-    /// (and counted) rather than failing the batch: the features around them are still good.
-    /// Idempotent, so a retried batch never counts activity twice.
-    pub async fn record_activity(
+    /// Stores the activity of a feature batch: `(tenant, machine, records)` per machine, of
+    /// any number of tenants. Invalid records are skipped (and counted) rather than failing
+    /// the batch: the features around them are still good. One store call per tenant, each one
+    /// transaction, so the cost does not grow with round trips per machine. Idempotent, so a
+    /// retried batch never counts activity twice.
+    pub async fn record_activity_batch(
         &self,
-        tenant: &TenantId,
-        machine: MachineKey,
-        records: &[ActivityRecord],
+        items: &[(&TenantId, MachineKey, &[ActivityRecord])],
     ) -> Result<RecordSummary, EsgServiceError> {
         let mut summary = RecordSummary::default();
-        let mut valid = Vec::with_capacity(records.len());
-        for r in records {
-            let accounted = MachineType::ALL
-                .into_iter()
-                .any(|t| ActivityKind::classify(t, r.metric.as_str()).is_some());
-            match MeteredActivity::new(r.metric.clone(), r.from, r.to, r.amount) {
-                Ok(a) if accounted => valid.push(a),
-                Ok(_) => summary.skipped += 1,
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant, machine = machine.0, metric = %r.metric, error = %e,
-                        "activity record skipped");
-                    summary.skipped += 1;
+        // Tenants in a stable order; a batch rarely holds more than a few.
+        let mut by_tenant: BTreeMap<&TenantId, Vec<(MachineKey, MeteredActivity)>> =
+            BTreeMap::new();
+        for &(tenant, machine, records) in items {
+            for r in records {
+                let accounted = MachineType::ALL
+                    .into_iter()
+                    .any(|t| ActivityKind::classify(t, r.metric.as_str()).is_some());
+                match MeteredActivity::new(r.metric.clone(), r.from, r.to, r.amount) {
+                    Ok(a) if accounted => by_tenant.entry(tenant).or_default().push((machine, a)),
+                    Ok(_) => summary.skipped += 1,
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant, machine = machine.0, metric = %r.metric, error = %e,
+                            "activity record skipped");
+                        summary.skipped += 1;
+                    }
                 }
             }
         }
-        if !valid.is_empty() {
-            let outcome = self.store.record_activity(tenant, machine, &valid).await?;
-            summary.inserted = outcome.inserted;
-            summary.duplicates = outcome.duplicates;
+        for (tenant, activity) in &by_tenant {
+            let outcome = self.store.record_activity(tenant, activity).await?;
+            summary.inserted += outcome.inserted;
+            summary.duplicates += outcome.duplicates;
         }
         Ok(summary)
     }

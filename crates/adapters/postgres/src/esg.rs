@@ -193,11 +193,18 @@ const SELECT_ACTIVITY: &str = "\
       AND a.period_to > $5 AND a.period_from < $6 \
     ORDER BY m.machine_id, a.metric, a.period_from";
 
+/// How many of the keys in `$1` are machines of tenant `$2` (keys are primary keys, so each
+/// counts at most once).
+const COUNT_OWNED: &str = "\
+    SELECT count(*) AS n FROM prediction.machines \
+    WHERE machine_key = ANY($1) AND tenant_id = $2";
+
+/// One row per array position: machine key, metric, period start, period end, amount.
 const INSERT_ACTIVITY: &str = "\
     INSERT INTO prediction.activity (machine_key, metric, period_from, period_to, amount) \
-    SELECT $1, u.metric, u.period_from, u.period_to, u.amount \
-    FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[]) \
-         AS u(metric, period_from, period_to, amount) \
+    SELECT u.machine_key, u.metric, u.period_from, u.period_to, u.amount \
+    FROM unnest($1::int8[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[]) \
+         AS u(machine_key, metric, period_from, period_to, amount) \
     ON CONFLICT (machine_key, metric, period_from) DO NOTHING";
 
 #[derive(QueryableByName)]
@@ -211,57 +218,69 @@ impl EsgStore for PgEsgStore {
     async fn record_activity(
         &self,
         tenant: &TenantId,
-        machine: MachineKey,
-        activity: &[MeteredActivity],
+        activity: &[(MachineKey, MeteredActivity)],
     ) -> Result<RecordOutcome, StoreError> {
         if activity.is_empty() {
             return Ok(RecordOutcome::default());
         }
+        let mut keys: Vec<i64> = activity.iter().map(|(k, _)| k.0).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // Rows in key order: two transactions carrying the same periods (a redelivered
+        // batch) then take their row locks in the same order and never deadlock.
+        let mut rows: Vec<&(MachineKey, MeteredActivity)> = activity.iter().collect();
+        rows.sort_unstable_by(|(ka, a), (kb, b)| {
+            (ka.0, a.metric.as_str(), a.from).cmp(&(kb.0, b.metric.as_str(), b.from))
+        });
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let tenant = tenant.as_str().to_owned();
         let owned = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
-                // A key from another tenant must never receive this tenant's activity.
-                let found: Count = diesel::sql_query(
-                    "SELECT count(*) AS n FROM prediction.machines \
-                     WHERE machine_key = $1 AND tenant_id = $2",
-                )
-                .bind::<BigInt, _>(machine.0)
-                .bind::<Text, _>(&tenant)
-                .get_result(conn)
-                .await?;
-                if found.n == 0 {
-                    return Ok(None);
+                // A key from another tenant must never receive this tenant's activity: the
+                // whole batch is refused, not just that machine's rows.
+                let found: Count = diesel::sql_query(COUNT_OWNED)
+                    .bind::<Array<BigInt>, _>(&keys)
+                    .bind::<Text, _>(&tenant)
+                    .get_result(conn)
+                    .await?;
+                if found.n != keys.len() as i64 {
+                    return Ok(Err(keys.len() as i64 - found.n));
                 }
                 let mut outcome = RecordOutcome::default();
-                for chunk in activity.chunks(ROWS_PER_STATEMENT) {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     let inserted = diesel::sql_query(INSERT_ACTIVITY)
-                        .bind::<BigInt, _>(machine.0)
+                        .bind::<Array<BigInt>, _>(
+                            chunk.iter().map(|(k, _)| k.0).collect::<Vec<_>>(),
+                        )
                         .bind::<Array<Text>, _>(
-                            chunk.iter().map(|a| a.metric.as_str()).collect::<Vec<_>>(),
+                            chunk
+                                .iter()
+                                .map(|(_, a)| a.metric.as_str())
+                                .collect::<Vec<_>>(),
                         )
                         .bind::<Array<Timestamptz>, _>(
-                            chunk.iter().map(|a| a.from).collect::<Vec<_>>(),
+                            chunk.iter().map(|(_, a)| a.from).collect::<Vec<_>>(),
                         )
                         .bind::<Array<Timestamptz>, _>(
-                            chunk.iter().map(|a| a.to).collect::<Vec<_>>(),
+                            chunk.iter().map(|(_, a)| a.to).collect::<Vec<_>>(),
                         )
                         .bind::<Array<Double>, _>(
-                            chunk.iter().map(|a| a.amount).collect::<Vec<_>>(),
+                            chunk.iter().map(|(_, a)| a.amount).collect::<Vec<_>>(),
                         )
                         .execute(conn)
                         .await? as u64;
                     outcome.inserted += inserted;
                     outcome.duplicates += chunk.len() as u64 - inserted;
                 }
-                Ok(Some(outcome))
+                Ok(Ok(outcome))
             })
             .await
             .map_err(store_error)?;
-        owned.ok_or_else(|| {
+        owned.map_err(|foreign| {
             StoreError::Refused(format!(
-                "machine key {} is not a machine of tenant {tenant}",
-                machine.0
+                "{foreign} of {} machine keys in the batch are not machines of tenant {tenant}; \
+                 nothing was recorded",
+                keys.len()
             ))
         })
     }

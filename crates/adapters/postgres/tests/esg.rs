@@ -143,20 +143,15 @@ async fn activity_is_idempotent_and_tenant_bound() {
     let f = fixture().await;
     let truck = f.machine("acme", "TRUCK-1", "haul_truck", "pit").await;
     let batch = [
-        activity("fuel_rate_lh", day(2), 1, 100.0),
-        activity("fuel_rate_lh", day(2) + TimeDelta::hours(1), 1, 120.0),
+        (truck, activity("fuel_rate_lh", day(2), 1, 100.0)),
+        (
+            truck,
+            activity("fuel_rate_lh", day(2) + TimeDelta::hours(1), 1, 120.0),
+        ),
     ];
-    let first = f
-        .store
-        .record_activity(&tenant(), truck, &batch)
-        .await
-        .unwrap();
+    let first = f.store.record_activity(&tenant(), &batch).await.unwrap();
     assert_eq!((first.inserted, first.duplicates), (2, 0));
-    let again = f
-        .store
-        .record_activity(&tenant(), truck, &batch)
-        .await
-        .unwrap();
+    let again = f.store.record_activity(&tenant(), &batch).await.unwrap();
     assert_eq!((again.inserted, again.duplicates), (0, 2));
     assert_eq!(
         f.db.count("SELECT count(*) FROM prediction.activity").await,
@@ -164,11 +159,105 @@ async fn activity_is_idempotent_and_tenant_bound() {
     );
 
     let other = TenantId::parse("other").unwrap();
-    assert!(f
+    assert!(f.store.record_activity(&other, &batch).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_with_a_machine_of_another_tenant_is_refused_whole() {
+    let f = fixture().await;
+    let ours = f.machine("acme", "TRUCK-1", "haul_truck", "pit").await;
+    let theirs = f.machine("other", "TRUCK-2", "haul_truck", "pit").await;
+    let batch = [
+        (ours, activity("fuel_rate_lh", day(2), 1, 100.0)),
+        (theirs, activity("fuel_rate_lh", day(2), 1, 50.0)),
+    ];
+    let err = f
         .store
-        .record_activity(&other, truck, &batch)
+        .record_activity(&tenant(), &batch)
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(
+        matches!(err, aurum_ports::StoreError::Refused(_)),
+        "{err:?}"
+    );
+    // An unknown key is refused the same way.
+    let unknown = [(
+        MachineKey(i64::MAX),
+        activity("fuel_rate_lh", day(2), 1, 1.0),
+    )];
+    assert!(f.store.record_activity(&tenant(), &unknown).await.is_err());
+    assert_eq!(
+        f.db.count("SELECT count(*) FROM prediction.activity").await,
+        0,
+        "not even the tenant's own machine got its rows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_many_machines_is_stored_in_one_call() {
+    let f = fixture().await;
+    let client = f.db.client().await;
+    // 6,000 machines: more rows than one insert statement takes (ROWS_PER_STATEMENT).
+    let keys: Vec<MachineKey> = client
+        .query(
+            "INSERT INTO prediction.machines (tenant_id, machine_id, machine_type, site_id) \
+             SELECT 'acme', 'TRUCK-' || i, 'haul_truck', 'pit' FROM generate_series(1, 6000) i \
+             RETURNING machine_key",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| MachineKey(r.get(0)))
+        .collect();
+    let hour = |h: i64| day(2) + TimeDelta::hours(h);
+    // Two consecutive hours of fuel per machine.
+    let batch: Vec<_> = keys
+        .iter()
+        .flat_map(|&k| {
+            [
+                (k, activity("fuel_rate_lh", hour(0), 1, 10.0)),
+                (k, activity("fuel_rate_lh", hour(1), 1, 12.0)),
+            ]
+        })
+        .collect();
+    let first = f.store.record_activity(&tenant(), &batch).await.unwrap();
+    assert_eq!((first.inserted, first.duplicates), (12_000, 0));
+    assert_eq!(
+        f.db.count("SELECT count(*) FROM prediction.activity").await,
+        12_000
+    );
+
+    // A batch overlapping the first: the second hour again (another amount, which must not
+    // overwrite the stored one) plus a third.
+    let next: Vec<_> = keys
+        .iter()
+        .flat_map(|&k| {
+            [
+                (k, activity("fuel_rate_lh", hour(1), 1, 99.0)),
+                (k, activity("fuel_rate_lh", hour(2), 1, 14.0)),
+            ]
+        })
+        .collect();
+    let second = f.store.record_activity(&tenant(), &next).await.unwrap();
+    assert_eq!((second.inserted, second.duplicates), (6_000, 6_000));
+    assert_eq!(
+        f.db.count("SELECT count(*) FROM prediction.activity").await,
+        18_000
+    );
+    assert_eq!(
+        f.db.count(
+            "SELECT count(*) FROM prediction.activity \
+             WHERE period_from = '2025-03-02T01:00:00Z' AND amount = 12"
+        )
+        .await,
+        6_000,
+        "a duplicate leaves the stored period as it was"
+    );
+
+    // Nothing to record is a no-op.
+    let empty = f.store.record_activity(&tenant(), &[]).await.unwrap();
+    assert_eq!((empty.inserted, empty.duplicates), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -187,19 +276,11 @@ async fn a_past_report_is_identical_after_a_factor_change() {
     f.store
         .record_activity(
             &tenant(),
-            mill,
             &[
-                activity("power_kw", day(3), 10, 20_000.0),
-                activity("throughput_tph", day(3), 10, 4_000.0),
+                (mill, activity("power_kw", day(3), 10, 20_000.0)),
+                (mill, activity("throughput_tph", day(3), 10, 4_000.0)),
+                (truck, activity("fuel_rate_lh", day(3), 10, 1_500.0)),
             ],
-        )
-        .await
-        .unwrap();
-    f.store
-        .record_activity(
-            &tenant(),
-            truck,
-            &[activity("fuel_rate_lh", day(3), 10, 1_500.0)],
         )
         .await
         .unwrap();
@@ -270,14 +351,12 @@ async fn report_filters_by_site_and_machine() {
     let truck = f.machine("acme", "TRUCK-1", "haul_truck", "pit").await;
     f.machine("other", "TRUCK-1", "haul_truck", "pit").await;
     f.store
-        .record_activity(&tenant(), mill, &[activity("power_kw", day(3), 1, 10.0)])
-        .await
-        .unwrap();
-    f.store
         .record_activity(
             &tenant(),
-            truck,
-            &[activity("fuel_rate_lh", day(3), 1, 10.0)],
+            &[
+                (mill, activity("power_kw", day(3), 1, 10.0)),
+                (truck, activity("fuel_rate_lh", day(3), 1, 10.0)),
+            ],
         )
         .await
         .unwrap();

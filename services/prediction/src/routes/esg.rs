@@ -492,6 +492,8 @@ mod tests {
     struct FakeStore {
         factors: Mutex<Vec<EmissionFactor>>,
         fail: bool,
+        /// Each `record_activity` call: its tenant and number of periods.
+        recorded: Mutex<Vec<(String, usize)>>,
     }
 
     fn t(d: u32, h: u32) -> DateTime<Utc> {
@@ -518,6 +520,7 @@ mod tests {
                 f(2, ActivityKind::Electricity, "UK", 0.2),
             ]),
             fail: false,
+            recorded: Mutex::default(),
         }
     }
 
@@ -525,10 +528,13 @@ mod tests {
     impl EsgStore for FakeStore {
         async fn record_activity(
             &self,
-            _: &TenantId,
-            _: MachineKey,
-            a: &[MeteredActivity],
+            tenant: &TenantId,
+            a: &[(MachineKey, MeteredActivity)],
         ) -> Result<RecordOutcome, StoreError> {
+            self.recorded
+                .lock()
+                .unwrap()
+                .push((tenant.as_str().to_owned(), a.len()));
             Ok(RecordOutcome {
                 inserted: a.len() as u64,
                 duplicates: 0,
@@ -826,7 +832,8 @@ mod tests {
     #[actix_web::test]
     async fn record_activity_skips_invalid_and_unaccounted_records() {
         use aurum_proto::features::ActivityRecord;
-        let state = EsgState::new(Arc::new(seeded()));
+        let store = Arc::new(seeded());
+        let state = EsgState::new(store.clone());
         let rec = |metric: &str, h: u32, amount: f64| ActivityRecord {
             metric: MetricName::parse(metric).unwrap(),
             from: t(2, h),
@@ -835,21 +842,30 @@ mod tests {
         };
         let mut backwards = rec("power_kw", 3, 1.0);
         backwards.to = backwards.from;
+        let acme = TenantId::parse("acme").unwrap();
+        let other = TenantId::parse("other").unwrap();
+        let truck = [
+            rec("fuel_rate_lh", 1, 10.0),
+            rec("rpm", 2, 5.0),
+            rec("fuel_rate_lh", 4, f64::NAN),
+            rec("fuel_rate_lh", 5, -1.0),
+        ];
+        let mill = [rec("power_kw", 2, 5.0), backwards];
+        let boiler = [rec("fuel_rate_lh", 1, 3.0)];
         let summary = state
-            .record_activity(
-                &TenantId::parse("acme").unwrap(),
-                MachineKey(1),
-                &[
-                    rec("fuel_rate_lh", 1, 10.0),
-                    rec("power_kw", 2, 5.0),
-                    rec("rpm", 2, 5.0),
-                    rec("fuel_rate_lh", 4, f64::NAN),
-                    rec("fuel_rate_lh", 5, -1.0),
-                    backwards,
-                ],
-            )
+            .record_activity_batch(&[
+                (&acme, MachineKey(1), &truck[..]),
+                (&acme, MachineKey(2), &mill[..]),
+                (&other, MachineKey(3), &boiler[..]),
+                (&acme, MachineKey(4), &[][..]),
+            ])
             .await
             .unwrap();
-        assert_eq!((summary.inserted, summary.skipped), (2, 4));
+        assert_eq!((summary.inserted, summary.skipped), (3, 4));
+        // One store call per tenant, whatever the number of machines.
+        assert_eq!(
+            *store.recorded.lock().unwrap(),
+            [("acme".to_owned(), 2), ("other".to_owned(), 1)]
+        );
     }
 }

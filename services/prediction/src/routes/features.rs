@@ -41,15 +41,19 @@ pub async fn post_batch(
         Err(ScoringError::Store(e)) => return Err(store_problem(&e)),
         Err(e) => return Err(Problem::bad_request(e.to_string())),
     };
-    for (machine, features) in &stored {
-        if features.activity.is_empty() {
-            continue;
-        }
-        match state
-            .esg
-            .record_activity(&machine.tenant_id, machine.key, &features.activity)
-            .await
-        {
+    let activity: Vec<_> = stored
+        .iter()
+        .filter(|(_, features)| !features.activity.is_empty())
+        .map(|(machine, features)| {
+            (
+                &machine.tenant_id,
+                machine.key,
+                features.activity.as_slice(),
+            )
+        })
+        .collect();
+    if !activity.is_empty() {
+        match state.esg.record_activity_batch(&activity).await {
             Ok(_) => {}
             Err(EsgServiceError::Store(e)) => return Err(store_problem(&e)),
             Err(e) => return Err(Problem::unprocessable(e.to_string())),
