@@ -83,14 +83,24 @@ pub struct RecentScores {
     pub anomaly: Vec<f64>,
 }
 
-/// One row of the fleet view.
+/// One row of the fleet view: a machine's latest assessment, flat and small, since the view
+/// lists every machine of a tenant at once.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetEntry {
     pub machine_id: MachineId,
     pub machine_type: MachineType,
     pub site_id: Option<SiteId>,
+    /// End of the latest feature window received.
     pub window_end: DateTime<Utc>,
-    pub prediction: Option<Prediction>,
+    /// The latest prediction (all `None` until the machine is first scored).
+    pub predicted_at: Option<DateTime<Utc>>,
+    pub model_version: Option<String>,
+    pub risk_score: Option<f64>,
+    pub failure_probability: Option<f64>,
+    pub rul_hours: Option<f64>,
+    pub anomaly_score: Option<f64>,
+    /// The feature that weighed most in the latest prediction.
+    pub top_feature: Option<String>,
     pub open_alerts: i64,
     pub worst_open_severity: Option<Severity>,
 }

@@ -2,9 +2,19 @@
 
 use actix_web::{web, HttpResponse};
 use aurum_http::{Problem, Tenant};
+use aurum_ports::FleetEntry;
+use serde::Serialize;
 
 use crate::app::AppState;
 use crate::routes::store_problem;
+
+/// Serialised straight from the rows: no intermediate JSON tree for thousands of machines.
+#[derive(Debug, Serialize)]
+struct FleetHealth {
+    model_version: Option<String>,
+    count: usize,
+    machines: Vec<FleetEntry>,
+}
 
 pub async fn health(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, Problem> {
     let machines = state
@@ -12,10 +22,9 @@ pub async fn health(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpRe
         .fleet(&tenant.0)
         .await
         .map_err(|e| store_problem(&e))?;
-    let model = state.models.current().map(|m| m.version().to_owned());
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "model_version": model,
-        "count": machines.len(),
-        "machines": machines,
-    })))
+    Ok(HttpResponse::Ok().json(FleetHealth {
+        model_version: state.models.current().map(|m| m.version().to_owned()),
+        count: machines.len(),
+        machines,
+    }))
 }

@@ -42,11 +42,12 @@ async fn the_fleet_is_listed_worst_first_with_open_alerts() {
     assert!(machines[0]["worst_open_severity"].is_string());
     let risks: Vec<f64> = machines
         .iter()
-        .map(|m| m["prediction"]["risk_score"].as_f64().unwrap())
+        .map(|m| m["risk_score"].as_f64().unwrap())
         .collect();
     assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
     for m in machines {
-        assert!(m["prediction"]["rul_hours"].as_f64().is_some());
+        assert!(m["rul_hours"].as_f64().is_some());
+        assert!(m["top_feature"].is_string());
         assert_eq!(m["site_id"], "pit-a");
     }
     // Another tenant's fleet is empty.

@@ -495,19 +495,33 @@ impl PredictionStore for PgPredictionStore {
             machine: MachineRow,
             #[diesel(sql_type = Timestamptz)]
             window_end: DateTime<Utc>,
-            #[diesel(embed)]
-            prediction: PredictionRow,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            predicted_at: Option<DateTime<Utc>>,
+            #[diesel(sql_type = Nullable<Text>)]
+            model_version: Option<String>,
+            #[diesel(sql_type = Nullable<Double>)]
+            risk_score: Option<f64>,
+            #[diesel(sql_type = Nullable<Double>)]
+            failure_probability: Option<f64>,
+            #[diesel(sql_type = Nullable<Double>)]
+            rul_hours: Option<f64>,
+            #[diesel(sql_type = Nullable<Double>)]
+            anomaly_score: Option<f64>,
+            #[diesel(sql_type = Nullable<Text>)]
+            top_feature: Option<String>,
             #[diesel(sql_type = BigInt)]
             open_alerts: i64,
             #[diesel(sql_type = Nullable<Text>)]
             worst_severity: Option<String>,
         }
         let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // Narrow rows (the strongest feature only, no feature vector) keep the sort in memory
+        // and the answer small for fleets of thousands.
         let rows: Vec<Row> = diesel::sql_query(
             "SELECT m.machine_key, m.tenant_id, m.machine_id, m.machine_type, m.site_id, \
-                    s.window_end, s.predicted_at AS at, s.model_version, s.risk_score, \
-                    s.failure_probability, s.horizon_h, s.rul_hours, s.anomaly_score, \
-                    s.confidence, s.top_features::text AS top_features, \
+                    s.window_end, s.predicted_at, s.model_version, s.risk_score, \
+                    s.failure_probability, s.rul_hours, s.anomaly_score, \
+                    s.top_features -> 0 ->> 'feature' AS top_feature, \
                     coalesce(a.open_alerts, 0) AS open_alerts, a.worst_severity \
              FROM prediction.machines m \
              JOIN prediction.machine_status s USING (machine_key) \
@@ -534,7 +548,13 @@ impl PredictionStore for PgPredictionStore {
                     machine_type: m.machine_type,
                     site_id: m.site_id,
                     window_end: r.window_end,
-                    prediction: r.prediction.into_prediction(),
+                    predicted_at: r.predicted_at,
+                    model_version: r.model_version,
+                    risk_score: r.risk_score,
+                    failure_probability: r.failure_probability,
+                    rul_hours: r.rul_hours,
+                    anomaly_score: r.anomaly_score,
+                    top_feature: r.top_feature,
                     open_alerts: r.open_alerts,
                     worst_open_severity: r
                         .worst_severity
