@@ -295,21 +295,7 @@ impl AlertStore for PgAlertStore {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<AlertTransition, StoreError> {
-        self.transition(
-            tenant,
-            id,
-            at,
-            |state| state.acknowledge().is_ok(),
-            |q| {
-                format!(
-                    "UPDATE prediction.alerts SET state = 'acknowledged', acknowledged_at = $2, \
-                     acknowledged_by = $3, updated_at = $2 WHERE id = $1 {q}"
-                )
-            },
-            by,
-            None,
-        )
-        .await
+        self.transition(tenant, id, at, by, Step::Acknowledge).await
     }
 
     async fn resolve(
@@ -320,21 +306,45 @@ impl AlertStore for PgAlertStore {
         note: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<AlertTransition, StoreError> {
-        self.transition(
-            tenant,
-            id,
-            at,
-            |state| state.resolve().is_ok(),
-            |q| {
-                format!(
-                    "UPDATE prediction.alerts SET state = 'resolved', resolved_at = $2, \
-                     resolved_by = $3, resolution_note = $4, updated_at = $2 WHERE id = $1 {q}"
-                )
-            },
-            by,
-            note,
-        )
-        .await
+        self.transition(tenant, id, at, by, Step::Resolve(note))
+            .await
+    }
+}
+
+/// A lifecycle step a person asks for.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Acknowledge,
+    Resolve(Option<&'a str>),
+}
+
+impl Step<'_> {
+    fn allowed(self, state: AlertState) -> bool {
+        match self {
+            Step::Acknowledge => state.acknowledge().is_ok(),
+            Step::Resolve(_) => state.resolve().is_ok(),
+        }
+    }
+
+    /// Parameters: $1 id, $2 time, $3 who, $4 the note (null when acknowledging).
+    fn sql(self) -> &'static str {
+        match self {
+            Step::Acknowledge => {
+                "UPDATE prediction.alerts SET state = 'acknowledged', acknowledged_at = $2, \
+                 acknowledged_by = $3, updated_at = $2 WHERE id = $1 AND $4::text IS NULL"
+            }
+            Step::Resolve(_) => {
+                "UPDATE prediction.alerts SET state = 'resolved', resolved_at = $2, \
+                 resolved_by = $3, resolution_note = $4, updated_at = $2 WHERE id = $1"
+            }
+        }
+    }
+
+    fn note(self) -> Option<String> {
+        match self {
+            Step::Acknowledge => None,
+            Step::Resolve(note) => note.map(str::to_owned),
+        }
     }
 }
 
@@ -397,21 +407,18 @@ impl PgAlertStore {
 
     /// Loads the tenant's alert under a row lock, checks the lifecycle allows the step, and
     /// applies it; another tenant's alert is not found.
-    #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
         tenant: &TenantId,
         id: i64,
         at: DateTime<Utc>,
-        allowed: fn(AlertState) -> bool,
-        update: fn(&str) -> String,
         by: &str,
-        note: Option<&str>,
+        step: Step<'_>,
     ) -> Result<AlertTransition, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let tenant = tenant.as_str().to_owned();
         let by = by.to_owned();
-        let note = note.map(str::to_owned);
+        let note = step.note();
         let select = format!(
             "SELECT {ALERT_COLUMNS} FROM prediction.alerts a \
              JOIN prediction.machines m USING (machine_key) \
@@ -428,10 +435,10 @@ impl PgAlertStore {
                     return Ok(None);
                 };
                 let state = row.state.parse::<AlertState>().ok();
-                if !state.is_some_and(allowed) {
+                if !state.is_some_and(|st| step.allowed(st)) {
                     return Ok(Some((row, false)));
                 }
-                diesel::sql_query(update(""))
+                diesel::sql_query(step.sql())
                     .bind::<BigInt, _>(id)
                     .bind::<Timestamptz, _>(at)
                     .bind::<Text, _>(&by)
