@@ -438,6 +438,8 @@ write_demo_env
 
 ROWS_BEFORE="$(telemetry_rows || true)"
 [[ "${ROWS_BEFORE}" =~ ^[0-9]+$ ]] || ROWS_BEFORE=0
+SCORED_BEFORE="$(prediction_rows || true)"
+[[ "${SCORED_BEFORE}" =~ ^[0-9]+$ ]] || SCORED_BEFORE=0
 
 start_bg simulator "${LOG_DIR}/simulator.log" "${SIM_BIN}" run --seed-fleet \
     --tenant "${TENANT}" --transport mqtt --mqtt-url "${MQTT_URL}" \
@@ -446,7 +448,7 @@ start_bg simulator "${LOG_DIR}/simulator.log" "${SIM_BIN}" run --seed-fleet \
 print_banner
 
 if [[ "${CHECK}" -eq 1 ]]; then
-    log "check: waiting up to ${CHECK_TIMEOUT_S}s for telemetry rows in ingestion.telemetry"
+    log "check: waiting up to ${CHECK_TIMEOUT_S}s for new telemetry rows and new predictions"
     deadline=$((SECONDS + CHECK_TIMEOUT_S))
     rows=0
     while :; do
@@ -454,7 +456,8 @@ if [[ "${CHECK}" -eq 1 ]]; then
         [[ "${rows}" =~ ^[0-9]+$ ]] || rows=0
         scored="$(prediction_rows || true)"
         [[ "${scored}" =~ ^[0-9]+$ ]] || scored=0
-        if ((rows > 0 && scored > 0)); then
+        # New in this run: a database kept from an earlier demo must not pass the check alone.
+        if ((rows > ROWS_BEFORE && scored > SCORED_BEFORE)); then
             break
         fi
         require_running mosquitto
@@ -465,12 +468,12 @@ if [[ "${CHECK}" -eq 1 ]]; then
             show_log_tail "${LOG_DIR}/simulator.log"
             show_log_tail "${LOG_DIR}/ingestion.log"
             show_log_tail "${LOG_DIR}/prediction.log"
-            die "within ${CHECK_TIMEOUT_S}s: ${rows} telemetry rows stored, ${scored} predictions made (both must be > 0)"
+            die "within ${CHECK_TIMEOUT_S}s: $((rows - ROWS_BEFORE)) telemetry rows stored, $((scored - SCORED_BEFORE)) predictions made (both must be > 0)"
         fi
         sleep 1
     done
-    printf 'demo check passed: %s telemetry rows in ingestion.telemetry (%s new in this run), %s predictions\n' \
-        "${rows}" "$((rows - ROWS_BEFORE))" "${scored}"
+    printf 'demo check passed: %s telemetry rows (%s new in this run), %s predictions (%s new)\n' \
+        "${rows}" "$((rows - ROWS_BEFORE))" "${scored}" "$((scored - SCORED_BEFORE))"
     exit 0
 fi
 
