@@ -13,7 +13,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
+mod service_main;
+
 pub use prometheus;
+pub use service_main::run_service;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

@@ -32,25 +32,7 @@ fn main() -> ExitCode {
     if std::env::var_os("TZ").is_none() {
         std::env::set_var("TZ", ":/etc/localtime");
     }
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "aurum-ingestion failed");
-            eprintln!("aurum-ingestion: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    aurum_telemetry::run_service("aurum-ingestion", run(Cli::parse()))
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {

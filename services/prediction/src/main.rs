@@ -50,24 +50,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "aurum-prediction failed");
-            eprintln!("aurum-prediction: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    aurum_telemetry::run_service("aurum-prediction", run(cli))
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
