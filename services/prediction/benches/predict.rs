@@ -17,18 +17,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use aurum_domain::{ActivityKind, FeatureVector, MachineType};
-use aurum_models::{train, training_window, Dataset, ModelArtifact, TrainOptions};
+use aurum_models::ModelArtifact;
 use aurum_prediction::{Application, PredictionConfig};
-use aurum_simulator::dataset::{self, DatasetOptions};
-use aurum_simulator::degradation::LifecycleParams;
-use aurum_simulator::fleet::FleetSpec;
 use aurum_testkit::TestDb;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+#[path = "../tests/support/simulated.rs"]
+mod simulated;
 use serde_json::{json, Value};
 
 const TENANT: &str = "bench";
@@ -57,78 +56,37 @@ impl Material {
     }
 }
 
-/// The API tests' fixture recipe: 36 simulated field lifecycles of 9 machines, a quarter of
-/// the runs held out.
-fn simulate() -> (Dataset, Dataset) {
-    let options = DatasetOptions {
-        runs: 36,
-        seed: 21,
-        interval_s: 600.0,
-        start: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-        machines: FleetSpec::Numbered(9).machines().unwrap(),
-        params: LifecycleParams::field(),
-    };
-    let mut csv = Vec::new();
-    dataset::generate(&options, &mut csv).unwrap();
-    let data = Dataset::from_sim_csv(csv.as_slice(), training_window(), 6).unwrap();
-    data.split_by_run(0.25, 4)
-}
-
 fn material() -> Material {
     let given = std::env::var_os("BENCH_MODEL").map(|p| {
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("BENCH_MODEL {p:?}: {e}"));
         ModelArtifact::from_json(&bytes).expect("BENCH_MODEL is not a model artifact");
         bytes
     });
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(CACHE_FILE);
-    if let Some(mut m) = std::fs::read(&cache)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Material>(&b).ok())
-    {
-        eprintln!("model and vectors from the cache {}", cache.display());
-        if let Some(bytes) = given {
-            m.model = bytes;
-        }
-        return m;
+    let mut m = simulated::cached(CACHE_FILE, || {
+        let started = Instant::now();
+        let (train_set, test_set) = simulated::simulated_runs();
+        let samples = MachineType::ALL
+            .iter()
+            .map(|t| {
+                let v: Vec<FeatureVector> = test_set
+                    .samples
+                    .iter()
+                    .filter(|s| s.machine_type == *t)
+                    .map(|s| s.features.clone())
+                    .collect();
+                (*t, v)
+            })
+            .collect();
+        let model = simulated::trained(&train_set, "bench-1").to_json().unwrap();
+        eprintln!(
+            "simulated and trained in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Material { model, samples }
+    });
+    if let Some(bytes) = given {
+        m.model = bytes;
     }
-    let started = Instant::now();
-    let (train_set, test_set) = simulate();
-    let samples = MachineType::ALL
-        .iter()
-        .map(|t| {
-            let v: Vec<FeatureVector> = test_set
-                .samples
-                .iter()
-                .filter(|s| s.machine_type == *t)
-                .map(|s| s.features.clone())
-                .collect();
-            (*t, v)
-        })
-        .collect();
-    if let Some(model) = given {
-        return Material { model, samples };
-    }
-    let artifact = train(
-        &train_set,
-        &TrainOptions {
-            version: "bench-1".into(),
-            ..TrainOptions::default()
-        },
-    )
-    .unwrap();
-    let m = Material {
-        model: artifact.to_json().unwrap(),
-        samples,
-    };
-    eprintln!(
-        "simulated and trained in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let tmp = cache.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
-    std::fs::rename(&tmp, &cache).unwrap();
     m
 }
 

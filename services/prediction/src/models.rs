@@ -2,7 +2,6 @@
 //! activated (here or on another replica), never replaced by an artifact that fails to load.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use aurum_models::{ModelArtifact, ModelError};
 use aurum_ports::{ModelRecord, ModelRegistry, NewModel, RegisterModelOutcome, StoreError};
@@ -147,15 +146,5 @@ impl ModelService {
         }
         let version = self.register(bytes).await?;
         self.activate(&version, "bootstrap").await
-    }
-
-    /// Polls the registry every `every` until the task is dropped.
-    pub async fn follow(self: Arc<Self>, every: Duration) {
-        loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = self.sync().await {
-                tracing::warn!(error = %e, "cannot check the model registry");
-            }
-        }
     }
 }

@@ -13,7 +13,7 @@ use aurum_ports::{
     AlertChange, AlertStore, AlertUpdate, MachineIdentity, MachineKey, PredictionStore, StoreError,
     TrackedMachine,
 };
-use aurum_proto::features::{FeatureBatch, MachineFeatures};
+use aurum_proto::features::{ActivityRecord, FeatureBatch, MachineFeatures};
 use chrono::Utc;
 use serde::Serialize;
 
@@ -75,6 +75,8 @@ struct Scored {
     machine: MachineIdentity,
     features: FeatureVector,
     prediction: Option<Prediction>,
+    /// Moved out of the batch for ESG accounting once the machine is tracked.
+    activity: Vec<ActivityRecord>,
 }
 
 impl Scorer {
@@ -97,11 +99,11 @@ impl Scorer {
     /// Scores a batch from ingestion with the active model and stores features,
     /// predictions and alert changes. Vectors that do not fit the model are reported, not
     /// stored; when none fits, the whole batch is refused. Returns the tracked machine of
-    /// every stored vector, in batch order, for activity accounting.
+    /// every stored vector with its activity, in batch order, for ESG accounting.
     pub async fn ingest(
         &self,
         batch: FeatureBatch,
-    ) -> Result<(BatchReport, Vec<(TrackedMachine, MachineFeatures)>), ScoringError> {
+    ) -> Result<(BatchReport, Vec<(TrackedMachine, Vec<ActivityRecord>)>), ScoringError> {
         let timer = self
             .metrics
             .batch_seconds
@@ -110,7 +112,7 @@ impl Scorer {
         let received = batch.vectors.len();
         let model = self.models.current();
         // Scoring is CPU work: off the async workers for big batches.
-        let (scored, rejected, originals) = match model.clone() {
+        let (mut scored, rejected) = match model.clone() {
             Some(m) if received > 64 => {
                 tokio::task::spawn_blocking(move || score_all(Some(&m), batch.vectors))
                     .await
@@ -141,7 +143,10 @@ impl Scorer {
                 rejected,
                 model_version: model.map(|m| m.version().to_owned()),
             },
-            tracked.into_iter().zip(originals).collect(),
+            tracked
+                .into_iter()
+                .zip(scored.iter_mut().map(|s| std::mem::take(&mut s.activity)))
+                .collect(),
         ))
     }
 
@@ -182,6 +187,7 @@ impl Scorer {
             },
             features,
             prediction: Some(prediction.clone()),
+            activity: Vec::new(),
         }];
         self.persist(&scored, Some(&model)).await?;
         timer.observe_duration();
@@ -347,15 +353,14 @@ fn alert_message(category: AlertCategory, p: &Prediction) -> String {
     }
 }
 
-/// Scores every vector: scored (or unscored without a model) and rejected ones, plus the
-/// original vectors of the kept ones, in order.
+/// Scores every vector: the kept ones (scored, or unscored without a model) in order, and the
+/// rejected ones.
 fn score_all(
     model: Option<&ActiveModel>,
     vectors: Vec<MachineFeatures>,
-) -> (Vec<Scored>, Vec<Rejected>, Vec<MachineFeatures>) {
+) -> (Vec<Scored>, Vec<Rejected>) {
     let mut scored = Vec::with_capacity(vectors.len());
     let mut rejected = Vec::new();
-    let mut kept = Vec::with_capacity(vectors.len());
     for v in vectors {
         let prediction = match model {
             Some(m) => match predict(m, v.machine_type, &v.features) {
@@ -372,17 +377,17 @@ fn score_all(
         };
         scored.push(Scored {
             machine: MachineIdentity {
-                tenant_id: v.tenant_id.clone(),
-                machine_id: v.machine_id.clone(),
+                tenant_id: v.tenant_id,
+                machine_id: v.machine_id,
                 machine_type: v.machine_type,
-                site_id: v.site_id.clone(),
+                site_id: v.site_id,
             },
-            features: v.features.clone(),
+            features: v.features,
             prediction,
+            activity: v.activity,
         });
-        kept.push(v);
     }
-    (scored, rejected, kept)
+    (scored, rejected)
 }
 
 /// One machine's prediction, or why the model cannot make it.

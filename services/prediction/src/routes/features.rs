@@ -43,14 +43,8 @@ pub async fn post_batch(
     };
     let activity: Vec<_> = stored
         .iter()
-        .filter(|(_, features)| !features.activity.is_empty())
-        .map(|(machine, features)| {
-            (
-                &machine.tenant_id,
-                machine.key,
-                features.activity.as_slice(),
-            )
-        })
+        .filter(|(_, activity)| !activity.is_empty())
+        .map(|(machine, activity)| (&machine.tenant_id, machine.key, activity.as_slice()))
         .collect();
     if !activity.is_empty() {
         match state.esg.record_activity_batch(&activity).await {

@@ -1,16 +1,14 @@
 //! `spawn_app()` and the fixture model: each test gets its own database; the model and
 //! sample feature vectors are trained once per build and cached in the target directory.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aurum_domain::{FeatureVector, MachineType};
-use aurum_models::{train, training_window, Dataset, ModelArtifact, TrainOptions};
+use aurum_models::ModelArtifact;
 use aurum_prediction::{Application, PredictionConfig};
-use aurum_simulator::dataset::{self, DatasetOptions};
-use aurum_simulator::degradation::LifecycleParams;
-use aurum_simulator::fleet::FleetSpec;
 use aurum_testkit::TestDb;
+
+use crate::simulated::{cached, simulated_runs, trained};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,32 +25,9 @@ pub struct Fixture {
     pub failing: Vec<(MachineType, FeatureVector)>,
 }
 
-/// Bump when the fixture's recipe changes.
-const FIXTURE_FILE: &str = "prediction-fixture-v2.json";
-
 fn build_fixture() -> Fixture {
-    let options = DatasetOptions {
-        runs: 36,
-        seed: 21,
-        interval_s: 600.0,
-        start: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-        machines: FleetSpec::Numbered(9).machines().unwrap(),
-        params: LifecycleParams::field(),
-    };
-    let mut csv = Vec::new();
-    dataset::generate(&options, &mut csv).unwrap();
-    let data = Dataset::from_sim_csv(csv.as_slice(), training_window(), 6).unwrap();
-    let (train_set, test_set) = data.split_by_run(0.25, 4);
-    let artifact = train(
-        &train_set,
-        &TrainOptions {
-            version: "fixture-1".into(),
-            ..TrainOptions::default()
-        },
-    )
-    .unwrap();
+    let (train_set, test_set) = simulated_runs();
+    let artifact = trained(&train_set, "fixture-1");
     let pick = |failing: bool| -> Vec<(MachineType, FeatureVector)> {
         MachineType::ALL
             .iter()
@@ -86,20 +61,7 @@ fn build_fixture() -> Fixture {
 /// The fixture, built by the first test that needs it and read from the cache after.
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(FIXTURE_FILE);
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Ok(f) = serde_json::from_slice::<Fixture>(&bytes) {
-                return f;
-            }
-        }
-        let f = build_fixture();
-        // Written aside and renamed: concurrent test processes never read half a file.
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(&f).unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        f
-    })
+    FIXTURE.get_or_init(|| cached("prediction-fixture-v2.json", build_fixture))
 }
 
 /// The fixture model under another version (re-signed), for registry tests.

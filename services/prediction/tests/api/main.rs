@@ -12,3 +12,6 @@ mod health;
 mod helpers;
 mod models;
 mod storage;
+
+#[path = "../support/simulated.rs"]
+mod simulated;
