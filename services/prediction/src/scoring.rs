@@ -112,7 +112,7 @@ impl Scorer {
         let received = batch.vectors.len();
         let model = self.models.current();
         // Scoring is CPU work: off the async workers for big batches.
-        let (mut scored, rejected) = match model.clone() {
+        let (scored, rejected) = match model.clone() {
             Some(m) if received > 64 => {
                 tokio::task::spawn_blocking(move || score_all(Some(&m), batch.vectors))
                     .await
@@ -126,6 +126,7 @@ impl Scorer {
                 .with_label_values(&[outcome])
                 .inc_by(n as u64)
         };
+        let mut scored = one_per_machine(scored);
         counted("rejected", rejected.len());
         if scored.is_empty() && !rejected.is_empty() {
             return Err(ScoringError::AllRejected(rejected));
@@ -388,6 +389,32 @@ fn score_all(
         });
     }
     (scored, rejected)
+}
+
+/// Keeps one entry per machine, the newest window, with the activity of all of them: the
+/// store writes a machine once per batch, and a batch that names a machine twice (merged
+/// retries) must neither fail nor lose activity.
+fn one_per_machine(scored: Vec<Scored>) -> Vec<Scored> {
+    let mut index: HashMap<(TenantId, MachineId), usize> = HashMap::with_capacity(scored.len());
+    let mut kept: Vec<Scored> = Vec::with_capacity(scored.len());
+    for s in scored {
+        let key = (s.machine.tenant_id.clone(), s.machine.machine_id.clone());
+        match index.get(&key) {
+            None => {
+                index.insert(key, kept.len());
+                kept.push(s);
+            }
+            Some(&i) => {
+                let existing = &mut kept[i];
+                let mut s = s;
+                if s.features.window_end >= existing.features.window_end {
+                    std::mem::swap(existing, &mut s);
+                }
+                existing.activity.append(&mut s.activity);
+            }
+        }
+    }
+    kept
 }
 
 /// One machine's prediction, or why the model cannot make it.

@@ -59,3 +59,36 @@ async fn the_fleet_is_listed_worst_first_with_open_alerts() {
         .unwrap();
     assert_eq!(other["count"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_that_moves_site_is_tracked_once_at_its_new_site() {
+    let app = spawn_app().await;
+    let t0 = Utc::now() - TimeDelta::hours(2);
+    let f = sample(MachineType::HaulTruck, false, t0);
+    app.post_features(vec![vector("TRUCK-1", MachineType::HaulTruck, &f)])
+        .await;
+    let mut moved = vector(
+        "TRUCK-1",
+        MachineType::HaulTruck,
+        &sample(MachineType::HaulTruck, false, t0 + TimeDelta::hours(1)),
+    );
+    moved["site_id"] = "pit-b".into();
+    // The same machine twice in one batch, and a new one: one row each.
+    let r = app
+        .post_features(vec![
+            moved.clone(),
+            moved,
+            vector("TRUCK-2", MachineType::HaulTruck, &f),
+        ])
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = app.get("/v1/fleet/health").await.json().await.unwrap();
+    assert_eq!(body["count"], 2, "{body}");
+    let truck = body["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["machine_id"] == "TRUCK-1")
+        .unwrap();
+    assert_eq!(truck["site_id"], "pit-b");
+}

@@ -178,12 +178,16 @@ impl PredictionStore for PgPredictionStore {
                        AND k.site_id IS NOT DISTINCT FROM d.site_id) \
                  ON CONFLICT (tenant_id, machine_id) DO UPDATE SET site_id = EXCLUDED.site_id \
                      WHERE prediction.machines.site_id IS DISTINCT FROM EXCLUDED.site_id \
-                 RETURNING 1) \
-             SELECT m.{cols} FROM given g \
-             JOIN prediction.machines m USING (tenant_id, machine_id) \
-             WHERE (SELECT count(*) FROM ins) >= 0 \
+                 RETURNING {MACHINE_COLUMNS}), \
+             known AS ( \
+                 SELECT * FROM ins \
+                 UNION ALL \
+                 SELECT {MACHINE_COLUMNS} FROM prediction.machines m \
+                 WHERE (tenant_id, machine_id) IN (SELECT tenant_id, machine_id FROM given) \
+                   AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.machine_key = m.machine_key)) \
+             SELECT k.{cols} FROM given g JOIN known k USING (tenant_id, machine_id) \
              ORDER BY g.ord",
-            cols = MACHINE_COLUMNS.replace(", ", ", m."),
+            cols = MACHINE_COLUMNS.replace(", ", ", k."),
         ))
         .bind::<Array<Text>, _>(col(&|m| m.tenant_id.as_str().to_owned()))
         .bind::<Array<Text>, _>(col(&|m| m.machine_id.as_str().to_owned()))
@@ -201,10 +205,14 @@ impl PredictionStore for PgPredictionStore {
             .into_iter()
             .map(MachineRow::into_tracked)
             .collect::<Result<Vec<_>, _>>()?;
+        // Rows inserted or updated by this statement are invisible to its own snapshot:
+        // `known` takes them from RETURNING, the others from the table.
         if tracked.len() != machines.len() {
-            // A machine inserted by this statement is invisible to its own SELECT (one
-            // snapshot); read again now that the insert is committed.
-            return self.track_again(machines).await;
+            return Err(StoreError::Refused(format!(
+                "tracked {} of {} machines",
+                tracked.len(),
+                machines.len()
+            )));
         }
         Ok(tracked)
     }
@@ -566,47 +574,5 @@ impl PredictionStore for PgPredictionStore {
                 })
             })
             .collect()
-    }
-}
-
-impl PgPredictionStore {
-    async fn track_again(
-        &self,
-        machines: &[MachineIdentity],
-    ) -> Result<Vec<TrackedMachine>, StoreError> {
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let rows: Vec<MachineRow> = diesel::sql_query(format!(
-            "SELECT m.{cols} FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
-                 AS g(tenant_id, machine_id, ord) \
-             JOIN prediction.machines m USING (tenant_id, machine_id) ORDER BY g.ord",
-            cols = MACHINE_COLUMNS.replace(", ", ", m."),
-        ))
-        .bind::<Array<Text>, _>(
-            machines
-                .iter()
-                .map(|m| m.tenant_id.as_str().to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(
-            machines
-                .iter()
-                .map(|m| m.machine_id.as_str().to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .load(&mut conn)
-        .await
-        .map_err(store_error)?;
-        let tracked = rows
-            .into_iter()
-            .map(MachineRow::into_tracked)
-            .collect::<Result<Vec<_>, _>>()?;
-        if tracked.len() != machines.len() {
-            return Err(StoreError::Refused(format!(
-                "tracked {} of {} machines",
-                tracked.len(),
-                machines.len()
-            )));
-        }
-        Ok(tracked)
     }
 }
