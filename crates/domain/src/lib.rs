@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod downsampling;
 pub mod esg;
 pub mod features;
+pub mod identity;
 pub mod ids;
 pub mod machine;
 pub mod prediction;
@@ -30,6 +31,7 @@ pub use features::{
     Baseline, BaselineBuilder, FeatureError, FeatureSchema, FeatureVector, HealthyBaseline,
     MetricFeatures, MetricWindow, Sample, WindowSpec, WindowStats,
 };
+pub use identity::{Role, UnknownRole};
 pub use ids::{IdError, MachineId, MetricName, SiteId, TenantId};
 pub use machine::{Machine, MachineType, NewMachine};
 pub use prediction::{FeatureContribution, Prediction};
