@@ -293,7 +293,7 @@ pg_installed_server() {
 # ensure_mosquitto_binary: the mosquitto broker binary (tests and the demo start their own
 # brokers) and the command-line clients. Never starts the system broker.
 ensure_mosquitto_binary() {
-    if have mosquitto && have mosquitto_pub && have mosquitto_sub; then
+    if have mosquitto && have mosquitto_pub && have mosquitto_sub && have mosquitto_ctrl; then
         return 0
     fi
     need_apt_no_start mosquitto mosquitto-clients

@@ -84,7 +84,10 @@ mod tests {
             assert_eq!(json, format!("\"{role}\""));
         }
         assert!("root".parse::<Role>().is_err());
-        assert_eq!(Role::highest(&[Role::Viewer, Role::Admin]), Some(Role::Admin));
+        assert_eq!(
+            Role::highest(&[Role::Viewer, Role::Admin]),
+            Some(Role::Admin)
+        );
         assert_eq!(Role::highest(&[]), None);
     }
 }

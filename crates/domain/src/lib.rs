@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod catalogue;
+pub mod device;
 pub mod downsampling;
 pub mod esg;
 pub mod features;
@@ -21,6 +22,7 @@ pub use alerts::{
     AlertCategory, AlertDecision, AlertPolicy, AlertState, PolicyError, Severity, TransitionError,
 };
 pub use catalogue::{MetricSpec, Unit};
+pub use device::{DeviceGrant, DeviceTopics};
 pub use downsampling::{Bucket, BucketQuery, Step, TimeRange};
 pub use esg::{
     carbon_intensity, forecast_next_24h, ActivityKind, EmissionFactor, EsgError, FactorBook,

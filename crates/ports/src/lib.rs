@@ -3,12 +3,21 @@
 //! Adapters (`crates/adapters/*`) implement them; services depend on these traits only and pick
 //! the adapters in `main.rs`. No database, broker or web framework type appears here.
 
+pub mod auth;
+pub mod devices;
 pub mod esg;
 pub mod health;
 pub mod machines;
 pub mod prediction;
 pub mod telemetry;
 
+pub use auth::{
+    AuthorizationCode, ClientRecord, ClientStore, CodeRedemption, CreateOutcome, GrantStore,
+    LoginAttemptState, LoginAttemptStore, NewUser, RefreshRotation, RefreshTokenRecord,
+    SecurityEventRecord, SecurityEventStore, SigningKeyRecord, SigningKeyStore, UserPatch,
+    UserRecord, UserStore, GRANT_TYPES,
+};
+pub use devices::{BrokerAdminError, DeviceBroker};
 pub use esg::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
 pub use health::{HealthCheck, HealthStatus};
 pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine};

@@ -1,15 +1,30 @@
 //! A Mosquitto broker per test, on a free port, with persistence so it can be restarted
-//! without losing queued messages.
+//! without losing queued messages; optionally with the dynamic-security plugin enforcing
+//! credentials and topic ACLs.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use aurum_config::MqttSettings;
+use secrecy::SecretString;
 
 #[derive(Debug)]
 pub struct Broker {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    admin: Option<(String, String)>,
+}
+
+const ADMIN_USER: &str = "aurum-admin";
+
+/// Where Debian's mosquitto package puts the dynamic-security plugin.
+fn dynsec_plugin() -> PathBuf {
+    std::env::var_os("AURUM_TEST_MOSQUITTO_DYNSEC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"))
 }
 
 fn mosquitto_binary() -> PathBuf {
@@ -19,12 +34,26 @@ fn mosquitto_binary() -> PathBuf {
 }
 
 impl Broker {
+    /// A broker that lets anyone connect and use any topic.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A broker that authenticates every client and enforces topics through the
+    /// dynamic-security plugin: only the plugin's admin account (see [`Broker::admin`]) exists
+    /// at first; devices are added through the plugin's control topic.
+    pub fn start_with_dynsec() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(dynsec: bool) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        // Started as root, mosquitto drops to its own user: let it write its state here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .unwrap_or_else(|e| panic!("chmod the broker's directory: {e}"));
         let port = crate::free_port();
-        let conf = format!(
+        let mut conf = format!(
             "listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
              persistence true\n\
              persistence_location {}/\n\
              max_queued_messages 0\n\
@@ -33,15 +62,60 @@ impl Broker {
             dir.path().display(),
             dir.path().display(),
         );
+        let admin = dynsec.then(|| {
+            let password = uuid::Uuid::new_v4().simple().to_string();
+            let state = dir.path().join("dynamic-security.json");
+            let out = Command::new("mosquitto_ctrl")
+                .args(["dynsec", "init"])
+                .arg(&state)
+                .args([ADMIN_USER, &password])
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run mosquitto_ctrl (make deps): {e}"));
+            assert!(
+                out.status.success(),
+                "mosquitto_ctrl dynsec init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o666))
+                .unwrap_or_else(|e| panic!("chmod the plugin's state: {e}"));
+            conf.push_str(&format!(
+                "allow_anonymous false\n\
+                 plugin {}\n\
+                 plugin_opt_config_file {}\n",
+                dynsec_plugin().display(),
+                state.display()
+            ));
+            (ADMIN_USER.to_owned(), password)
+        });
+        if admin.is_none() {
+            conf.push_str("allow_anonymous true\n");
+        }
         std::fs::write(dir.path().join("mosquitto.conf"), conf)
             .unwrap_or_else(|e| panic!("write mosquitto.conf: {e}"));
         let mut b = Self {
             port,
             dir,
             child: None,
+            admin,
         };
         b.spawn();
         b
+    }
+
+    /// The dynamic-security admin's username and password (`None` on an open broker).
+    pub fn admin(&self) -> Option<(&str, &str)> {
+        self.admin.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// Client settings for this broker, logging in as `credentials` when given.
+    pub fn settings(&self, client_id: &str, credentials: Option<(&str, &str)>) -> MqttSettings {
+        let mut s = MqttSettings::local(client_id);
+        s.url = self.url();
+        if let Some((user, password)) = credentials {
+            s.username = Some(user.to_owned());
+            s.password = Some(SecretString::from(password.to_owned()));
+        }
+        s
     }
 
     pub fn url(&self) -> String {

@@ -3,10 +3,12 @@
 
 mod connection;
 mod consumer;
+mod dynsec;
 mod publisher;
 
 pub use connection::{connect_options, create_client, server_uri, MqttError};
 pub use consumer::{Consumer, Delivery};
+pub use dynsec::DynsecBroker;
 pub use publisher::Publisher;
 
 /// The telemetry topic of one machine: `aurum/v1/{tenant}/{machine}/telemetry`.
