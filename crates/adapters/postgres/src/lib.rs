@@ -1,6 +1,7 @@
 //! PostgreSQL adapters: connection pool with TLS, embedded migrations and roles, the machine
 //! registry, the telemetry store with its quarantine, and time-partition maintenance.
 
+mod auth;
 mod connect;
 mod esg;
 mod machines;
@@ -10,6 +11,7 @@ mod prediction;
 mod schema;
 mod telemetry;
 
+pub use auth::PgAuthStore;
 pub use connect::{connect_pool, PgPool, PoolError};
 pub use esg::PgEsgStore;
 pub use machines::PgMachineRegistry;

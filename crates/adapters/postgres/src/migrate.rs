@@ -11,7 +11,7 @@ use crate::connect::{connect_one, As};
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The login roles the migrations create, one per service.
-pub const SERVICE_ROLES: [&str; 2] = ["aurumai_ingestion", "aurumai_prediction"];
+pub const SERVICE_ROLES: [&str; 3] = ["aurumai_ingestion", "aurumai_prediction", "aurumai_auth"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {

@@ -1,0 +1,292 @@
+//! Authorization codes, refresh tokens and revoked access tokens.
+
+use async_trait::async_trait;
+use aurum_ports::{
+    AuthorizationCode, CodeRedemption, GrantStore, RefreshRotation, RefreshTokenRecord, StoreError,
+};
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::rows::{CodeRow, RefreshRow, CODE_COLUMNS, REFRESH_COLUMNS};
+use super::PgAuthStore;
+use crate::{pool_error, store_error};
+
+async fn insert_refresh(
+    conn: &mut AsyncPgConnection,
+    t: &RefreshTokenRecord,
+) -> Result<usize, diesel::result::Error> {
+    diesel::sql_query(
+        "INSERT INTO auth.refresh_tokens (token_hash, family_id, client_id, user_id, \
+         session_id, scope, auth_time, created_at, expires_at) \
+         VALUES ($1, $2::uuid, $3, $4::uuid, $5::uuid, $6, $7, $8, $9)",
+    )
+    .bind::<Text, _>(&t.token_hash)
+    .bind::<Text, _>(t.family_id.to_string())
+    .bind::<Text, _>(&t.client_id)
+    .bind::<Text, _>(t.user_id.to_string())
+    .bind::<Text, _>(t.session_id.to_string())
+    .bind::<Text, _>(&t.scope)
+    .bind::<Timestamptz, _>(t.auth_time)
+    .bind::<Timestamptz, _>(t.created_at)
+    .bind::<Timestamptz, _>(t.expires_at)
+    .execute(conn)
+    .await
+}
+
+async fn revoke_where(
+    conn: &mut AsyncPgConnection,
+    column: &str,
+    id: Uuid,
+) -> Result<usize, diesel::result::Error> {
+    diesel::sql_query(format!(
+        "UPDATE auth.refresh_tokens SET revoked_at = now() \
+         WHERE {column} = $1::uuid AND revoked_at IS NULL"
+    ))
+    .bind::<Text, _>(id.to_string())
+    .execute(conn)
+    .await
+}
+
+impl PgAuthStore {
+    async fn revoke_by(&self, column: &str, id: Uuid) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let n = revoke_where(&mut conn, column, id)
+            .await
+            .map_err(store_error)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl GrantStore for PgAuthStore {
+    async fn put_code(&self, c: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        diesel::sql_query(
+            "INSERT INTO auth.authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+             scope, nonce, code_challenge, session_id, auth_time, family_id, expires_at) \
+             VALUES ($1, $2, $3::uuid, $4, $5, $6, $7, $8::uuid, $9, $10::uuid, $11)",
+        )
+        .bind::<Text, _>(&c.code_hash)
+        .bind::<Text, _>(&c.client_id)
+        .bind::<Text, _>(c.user_id.to_string())
+        .bind::<Text, _>(&c.redirect_uri)
+        .bind::<Text, _>(&c.scope)
+        .bind::<Nullable<Text>, _>(c.nonce.as_deref())
+        .bind::<Text, _>(&c.code_challenge)
+        .bind::<Text, _>(c.session_id.to_string())
+        .bind::<Timestamptz, _>(c.auth_time)
+        .bind::<Text, _>(c.family_id.to_string())
+        .bind::<Timestamptz, _>(c.expires_at)
+        .execute(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CodeRedemption, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // One statement: the row lock makes exactly one redemption see used_at NULL.
+        let rows: Vec<CodeRow> = diesel::sql_query(format!(
+            "WITH old AS (SELECT code_hash, used_at FROM auth.authorization_codes \
+                          WHERE code_hash = $1 FOR UPDATE) \
+             UPDATE auth.authorization_codes c SET used_at = COALESCE(c.used_at, $2) \
+             FROM old WHERE c.code_hash = old.code_hash \
+             RETURNING {CODE_COLUMNS}, old.used_at IS NOT NULL AS was_used"
+        ))
+        .bind::<Text, _>(code_hash)
+        .bind::<Timestamptz, _>(now)
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        let used = row.was_used;
+        let code = row.into_record()?;
+        Ok(if used {
+            CodeRedemption::Replayed(code)
+        } else {
+            CodeRedemption::Redeemed(code)
+        })
+    }
+
+    async fn put_refresh(&self, t: &RefreshTokenRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        insert_refresh(&mut conn, t).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!(
+            "SELECT {REFRESH_COLUMNS} FROM auth.refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind::<Text, _>(token_hash)
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .next()
+            .map(RefreshRow::into_record)
+            .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        successor: &RefreshTokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshRotation, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let token_hash = token_hash.to_owned();
+        let successor = successor.clone();
+        let outcome = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let rows: Vec<RefreshRow> = diesel::sql_query(format!(
+                    "SELECT {REFRESH_COLUMNS} FROM auth.refresh_tokens \
+                     WHERE token_hash = $1 FOR UPDATE"
+                ))
+                .bind::<Text, _>(&token_hash)
+                .load(conn)
+                .await?;
+                let Some(row) = rows.into_iter().next() else {
+                    return Ok(None);
+                };
+                Ok(Some(row))
+            })
+            .await
+            .map_err(store_error)?;
+        let Some(row) = outcome else {
+            return Ok(RefreshRotation::Invalid);
+        };
+        let current = row.into_record()?;
+        if current.rotated_at.is_some() {
+            // A spent token again: whoever holds the family may be an attacker.
+            revoke_where(&mut conn, "family_id", current.family_id)
+                .await
+                .map_err(store_error)?;
+            return Ok(RefreshRotation::Reused(current));
+        }
+        if current.revoked_at.is_some() || current.expires_at <= now {
+            return Ok(RefreshRotation::Invalid);
+        }
+        let mut successor = successor;
+        successor.family_id = current.family_id;
+        let spent = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let n = diesel::sql_query(
+                    "UPDATE auth.refresh_tokens SET rotated_at = $2 \
+                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind::<Text, _>(&token_hash)
+                .bind::<Timestamptz, _>(now)
+                .execute(conn)
+                .await?;
+                if n == 1 {
+                    insert_refresh(conn, &successor).await?;
+                }
+                Ok(n == 1)
+            })
+            .await
+            .map_err(store_error)?;
+        if spent {
+            Ok(RefreshRotation::Rotated(current))
+        } else {
+            // Another request rotated it in between: that is a second use.
+            revoke_where(&mut conn, "family_id", current.family_id)
+                .await
+                .map_err(store_error)?;
+            Ok(RefreshRotation::Reused(current))
+        }
+    }
+
+    async fn revoke_family(&self, family_id: Uuid) -> Result<u64, StoreError> {
+        self.revoke_by("family_id", family_id).await
+    }
+
+    async fn revoke_session(&self, session_id: Uuid) -> Result<u64, StoreError> {
+        self.revoke_by("session_id", session_id).await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: Uuid) -> Result<u64, StoreError> {
+        self.revoke_by("user_id", user_id).await
+    }
+
+    async fn refresh_tokens_of(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<RefreshTokenRecord>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<RefreshRow> = diesel::sql_query(format!(
+            "SELECT {REFRESH_COLUMNS} FROM auth.refresh_tokens WHERE user_id = $1::uuid \
+             ORDER BY created_at DESC"
+        ))
+        .bind::<Text, _>(user_id.to_string())
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(RefreshRow::into_record).collect()
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        diesel::sql_query(
+            "INSERT INTO auth.revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind::<Text, _>(jti)
+        .bind::<Timestamptz, _>(expires_at)
+        .execute(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            found: bool,
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let f: Found = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM auth.revoked_access_tokens WHERE jti = $1) AS found",
+        )
+        .bind::<Text, _>(jti)
+        .get_result(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(f.found)
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let mut total = 0u64;
+        // Spent codes are kept a while after expiry so a late replay is still recognised.
+        for sql in [
+            "DELETE FROM auth.authorization_codes WHERE expires_at < $1 - interval '1 hour'",
+            "DELETE FROM auth.refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM auth.revoked_access_tokens WHERE expires_at < $1",
+            "DELETE FROM auth.login_attempts WHERE last_failure_at < $1 - interval '1 day' \
+             AND (locked_until IS NULL OR locked_until < $1)",
+        ] {
+            total += diesel::sql_query(sql)
+                .bind::<Timestamptz, _>(now)
+                .execute(&mut conn)
+                .await
+                .map_err(store_error)? as u64;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,194 @@
+//! Wiring: the PostgreSQL store behind every port, the key ring, seeded clients and the first
+//! administrator, the HTTP server, and background upkeep (key reload, expired grant purge).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use aurum_http::{HttpMetrics, Ops, Readiness};
+use aurum_ports::{ClientStore, GrantStore, SecurityEventStore, UserStore};
+use aurum_postgres::{connect_pool, PgAuthStore, PgHealth};
+use tokio::task::JoinHandle;
+
+use crate::brute_force::BruteForce;
+use crate::config::{AuthConfig, AuthSettings};
+use crate::keys::KeyRing;
+use crate::metrics::AuthMetrics;
+use crate::security_events::SecurityEvents;
+use crate::tokens::Tokens;
+use crate::{clients, routes, users};
+
+/// What request handlers share. Features added later (devices, federation) add their own
+/// fields here and their routes in [`routes::configure`].
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: AuthSettings,
+    pub production: bool,
+    pub keys: Arc<KeyRing>,
+    pub tokens: Tokens,
+    pub users: Arc<dyn UserStore>,
+    pub clients: Arc<dyn ClientStore>,
+    pub grants: Arc<dyn GrantStore>,
+    pub events: SecurityEvents,
+    pub event_store: Arc<dyn SecurityEventStore>,
+    pub brute_force: BruteForce,
+    pub metrics: AuthMetrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pool(#[from] aurum_postgres::PoolError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("seeding: {0}")]
+    Seed(#[from] crate::clients::SeedError),
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(#[from] crate::users::BootstrapError),
+    #[error(transparent)]
+    Listen(#[from] aurum_http::ListenError),
+}
+
+/// The state and its store, built from configuration (also used by the CLI commands).
+pub async fn build_state(
+    config: &AuthConfig,
+    registry: &prometheus::Registry,
+) -> Result<(AppState, aurum_postgres::PgPool), StartError> {
+    let pool = connect_pool(&config.database)?;
+    let store = Arc::new(PgAuthStore::new(pool.clone()));
+    let metrics = AuthMetrics::register(registry)?;
+    let s = &config.auth;
+    let max_lifetime = Duration::from_secs(s.access_token_ttl_s.max(s.id_token_ttl_s) + s.leeway_s);
+    let keys = Arc::new(KeyRing::new(
+        store.clone(),
+        s.key_encryption_key.as_ref(),
+        max_lifetime,
+    ));
+    let state = AppState {
+        settings: s.clone(),
+        production: config.profile == aurum_config::Profile::Production,
+        tokens: Tokens {
+            keys: Arc::clone(&keys),
+            grants: store.clone(),
+            issuer: s.issuer.trim_end_matches('/').to_owned(),
+            leeway_s: s.leeway_s,
+        },
+        keys,
+        users: store.clone(),
+        clients: store.clone(),
+        grants: store.clone(),
+        events: SecurityEvents::new(store.clone(), metrics.clone()),
+        event_store: store.clone(),
+        brute_force: BruteForce::new(store.clone(), s.brute_force.clone()),
+        metrics,
+    };
+    Ok((state, pool))
+}
+
+/// A built, running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    pub async fn build(
+        config: AuthConfig,
+        registry: prometheus::Registry,
+    ) -> Result<Self, StartError> {
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let (state, pool) = build_state(&config, &registry).await?;
+        state.keys.ensure_signing_key().await?;
+        clients::seed(&state, &config.auth.clients).await?;
+        if let Some(admin) = &config.auth.bootstrap_admin {
+            users::bootstrap_admin(&state, admin).await?;
+        }
+        let state = web::Data::new(state);
+
+        let background = vec![tokio::spawn(upkeep(state.clone(), Duration::from_secs(30)))];
+        let readiness = Readiness::default().with(Arc::new(PgHealth::new(pool)));
+        let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
+        let ops = Ops::new(
+            readiness,
+            registry,
+            http_metrics,
+            config.http.body_limit_bytes,
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(HttpMetrics::observe))
+                .wrap(from_fn(aurum_http::request_context))
+                .app_data(state.clone())
+                .configure(|c| ops.configure(c))
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| aurum_http::ListenError {
+            addr: format!("{}:{port}", config.http.host),
+            source,
+        })?
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_s)
+        .run();
+        let handle = server.handle();
+        tracing::info!(port, issuer = %config.auth.issuer, "auth service listening");
+        Ok(Self {
+            port,
+            server,
+            handle,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.handle.clone();
+        let server = tokio::spawn(self.server);
+        aurum_http::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        handle.stop(true).await;
+        for t in self.background {
+            t.abort();
+        }
+        match server.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Picks up keys other replicas added, makes sure one signs, and purges expired grants.
+async fn upkeep(state: web::Data<AppState>, every: Duration) {
+    let mut round: u64 = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        round += 1;
+        if let Err(e) = state.keys.ensure_signing_key().await {
+            tracing::warn!(error = %e, "cannot refresh signing keys");
+        }
+        if round % 20 == 0 {
+            match state.grants.purge_expired(chrono::Utc::now()).await {
+                Ok(n) => tracing::debug!(purged = n, "expired grants purged"),
+                Err(e) => tracing::warn!(error = %e, "cannot purge expired grants"),
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Token signing keys: RS256 key pairs generated here (OpenSSL), stored in the database
+//! (optionally encrypted at rest), published in the JWKS, rotated on demand.
+//!
+//! Rotation adds a new key that signs from then on; older keys stop signing but stay
+//! published until the last token they signed has expired. Every replica reloads the key set
+//! periodically and whenever it meets a `kid` it does not know.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use aurum_ports::{SigningKeyRecord, SigningKeyStore, StoreError};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const RSA_BITS: u32 = 2048;
+const ENCRYPTED_PREFIX: &str = "enc:v1:";
+/// A replica looks for keys another replica added at most this often on an unknown `kid`.
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key material: {0}")]
+    Crypto(String),
+    #[error("no signing key is available")]
+    NoSigningKey,
+}
+
+fn crypto(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Crypto(e.to_string())
+}
+
+/// A key ready to sign and verify.
+pub struct LoadedKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub jwk: Value,
+    pub created_at: DateTime<Utc>,
+    pub retire_after: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("retire_after", &self.retire_after)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl LoadedKey {
+    fn signs_at(&self, now: DateTime<Utc>) -> bool {
+        self.retire_after.is_none_or(|r| r > now) && self.created_at <= now
+    }
+}
+
+#[derive(Debug)]
+struct Loaded {
+    keys: Vec<Arc<LoadedKey>>,
+    at: Instant,
+}
+
+/// The published key set and the current signing key.
+pub struct KeyRing {
+    store: Arc<dyn SigningKeyStore>,
+    kek: Option<[u8; 32]>,
+    /// How long after its retirement a key may still have valid tokens out there.
+    max_token_lifetime: chrono::Duration,
+    loaded: RwLock<Loaded>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("encrypted_at_rest", &self.kek.is_some())
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    pub fn new(
+        store: Arc<dyn SigningKeyStore>,
+        key_encryption_key: Option<&SecretString>,
+        max_token_lifetime: Duration,
+    ) -> Self {
+        let kek = key_encryption_key.map(|k| {
+            let digest = Sha256::digest(k.expose_secret().as_bytes());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&digest);
+            out
+        });
+        Self {
+            store,
+            kek,
+            max_token_lifetime: chrono::Duration::from_std(max_token_lifetime)
+                .unwrap_or(chrono::Duration::hours(1)),
+            loaded: RwLock::new(Loaded {
+                keys: Vec::new(),
+                at: Instant::now(),
+            }),
+        }
+    }
+
+    /// Loads the key set and creates the first key when none signs.
+    pub async fn ensure_signing_key(&self) -> Result<(), KeyError> {
+        self.reload().await?;
+        if self.signing_key().is_err() {
+            self.rotate().await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a new signing key; the previous ones stay published until their tokens expired.
+    pub async fn rotate(&self) -> Result<String, KeyError> {
+        let now = Utc::now();
+        let record = self.generate(now)?;
+        let kid = record.kid.clone();
+        // Leeway on top of the lifetime: a token signed a moment ago is still verifiable.
+        let old_expire = now + self.max_token_lifetime + chrono::Duration::seconds(60);
+        self.store.add_key(&record, old_expire).await?;
+        self.reload().await?;
+        tracing::info!(kid = %kid, "signing key rotated");
+        Ok(kid)
+    }
+
+    /// Re-reads the published keys from the store.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let records = self.store.published_keys(Utc::now()).await?;
+        let mut keys = Vec::with_capacity(records.len());
+        for r in records {
+            match self.load(&r) {
+                Ok(k) => keys.push(Arc::new(k)),
+                // One unreadable key (e.g. encrypted under another key-encryption key) must
+                // not take the others down.
+                Err(e) => tracing::error!(kid = %r.kid, error = %e, "cannot load signing key"),
+            }
+        }
+        let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        loaded.keys = keys;
+        loaded.at = Instant::now();
+        Ok(())
+    }
+
+    fn keys(&self) -> Vec<Arc<LoadedKey>> {
+        self.loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys
+            .clone()
+    }
+
+    /// The newest key that signs now.
+    pub fn signing_key(&self) -> Result<Arc<LoadedKey>, KeyError> {
+        let now = Utc::now();
+        self.keys()
+            .into_iter()
+            .filter(|k| k.signs_at(now))
+            .max_by_key(|k| k.created_at)
+            .ok_or(KeyError::NoSigningKey)
+    }
+
+    /// The key with this `kid`, reloading once (rate-limited) when it is unknown: another
+    /// replica may have rotated.
+    pub async fn verification_key(&self, kid: &str) -> Option<Arc<LoadedKey>> {
+        let now = Utc::now();
+        let find = |keys: Vec<Arc<LoadedKey>>| {
+            keys.into_iter()
+                .find(|k| k.kid == kid && k.expires_at.is_none_or(|e| e > now))
+        };
+        if let Some(k) = find(self.keys()) {
+            return Some(k);
+        }
+        let stale = self
+            .loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .at
+            .elapsed()
+            >= MIN_RELOAD_INTERVAL;
+        if stale {
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "cannot reload signing keys");
+            }
+            return find(self.keys());
+        }
+        None
+    }
+
+    /// The JWKS document: every published key.
+    pub fn jwks(&self) -> Value {
+        let now = Utc::now();
+        let keys: Vec<Value> = self
+            .keys()
+            .iter()
+            .filter(|k| k.expires_at.is_none_or(|e| e > now))
+            .map(|k| k.jwk.clone())
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    fn generate(&self, now: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
+        let rsa = Rsa::generate(RSA_BITS).map_err(crypto)?;
+        let n = URL_SAFE_NO_PAD.encode(rsa.n().to_vec());
+        let e = URL_SAFE_NO_PAD.encode(rsa.e().to_vec());
+        // RFC 7638 thumbprint: members in lexicographic order, no whitespace.
+        let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+        let pem = PKey::from_rsa(rsa)
+            .and_then(|k| k.private_key_to_pem_pkcs8())
+            .map_err(crypto)?;
+        let pem = String::from_utf8(pem).map_err(crypto)?;
+        let private_key = match &self.kek {
+            Some(kek) => seal(kek, pem.as_bytes())?,
+            None => pem,
+        };
+        Ok(SigningKeyRecord {
+            public_jwk: json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
+            }),
+            kid,
+            algorithm: "RS256".into(),
+            private_key,
+            created_at: now,
+            retire_after: None,
+            expires_at: None,
+        })
+    }
+
+    fn load(&self, r: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
+        let pem = match r.private_key.strip_prefix(ENCRYPTED_PREFIX) {
+            Some(sealed) => {
+                let kek = self.kek.as_ref().ok_or_else(|| {
+                    KeyError::Crypto("key is encrypted but no key_encryption_key is set".into())
+                })?;
+                open(kek, sealed)?
+            }
+            None => r.private_key.as_bytes().to_vec(),
+        };
+        let rsa = PKey::private_key_from_pem(&pem)
+            .and_then(|k| k.rsa())
+            .map_err(crypto)?;
+        let der = rsa.private_key_to_der().map_err(crypto)?;
+        let decoding = DecodingKey::from_rsa_raw_components(&rsa.n().to_vec(), &rsa.e().to_vec());
+        Ok(LoadedKey {
+            kid: r.kid.clone(),
+            encoding: EncodingKey::from_rsa_der(&der),
+            decoding,
+            jwk: r.public_jwk.clone(),
+            created_at: r.created_at,
+            retire_after: r.retire_after,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+/// AES-256-GCM: `enc:v1:` + base64(nonce ‖ tag ‖ ciphertext).
+fn seal(kek: &[u8; 32], plain: &[u8]) -> Result<String, KeyError> {
+    let nonce: [u8; 12] = rand::random();
+    let mut tag = [0u8; 16];
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        kek,
+        Some(&nonce),
+        b"aurum-auth-signing-key",
+        plain,
+        &mut tag,
+    )
+    .map_err(crypto)?;
+    let mut out = Vec::with_capacity(12 + 16 + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&tag);
+    out.extend_from_slice(&ct);
+    Ok(format!("{ENCRYPTED_PREFIX}{}", STANDARD.encode(out)))
+}
+
+fn open(kek: &[u8; 32], sealed: &str) -> Result<Vec<u8>, KeyError> {
+    let raw = STANDARD.decode(sealed).map_err(crypto)?;
+    if raw.len() < 28 {
+        return Err(KeyError::Crypto("sealed key too short".into()));
+    }
+    let (nonce, rest) = raw.split_at(12);
+    let (tag, ct) = rest.split_at(16);
+    decrypt_aead(
+        Cipher::aes_256_gcm(),
+        kek,
+        Some(nonce),
+        b"aurum-auth-signing-key",
+        ct,
+        tag,
+    )
+    .map_err(|_| KeyError::Crypto("cannot decrypt: wrong key_encryption_key?".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_with_their_key() {
+        let kek = [7u8; 32];
+        let sealed = seal(&kek, b"private").unwrap_or_default();
+        let body = sealed.strip_prefix(ENCRYPTED_PREFIX).unwrap_or_default();
+        assert_eq!(open(&kek, body).ok().as_deref(), Some(&b"private"[..]));
+        assert!(open(&[8u8; 32], body).is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! Users: the first administrator, password rules, anonymisation (GDPR erasure).
+
+pub mod routes;
+
+use aurum_domain::{Role, TenantId};
+use aurum_http::Problem;
+use aurum_ports::{CreateOutcome, NewUser, StoreError};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::config::BootstrapAdmin;
+use crate::crypto;
+use crate::security_events::{EventKind, Origin, Subject};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("invalid tenant: {0}")]
+    Tenant(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] crypto::HashError),
+    #[error("the username {0} is taken by another tenant's user")]
+    Taken(String),
+}
+
+/// A storage failure as the caller sees it: the cause is logged, never sent.
+pub(crate) fn store_problem(e: &StoreError) -> Problem {
+    tracing::error!(error = %e, "storage failed");
+    if e.is_transient() {
+        Problem::unavailable()
+    } else {
+        Problem::internal()
+    }
+}
+
+/// Creates the configured administrator when its tenant has no user yet. `true` if created.
+pub async fn bootstrap_admin(state: &AppState, a: &BootstrapAdmin) -> Result<bool, BootstrapError> {
+    let tenant = TenantId::parse(&a.tenant).map_err(|e| BootstrapError::Tenant(e.to_string()))?;
+    if state.users.count_users_of(&tenant).await? > 0 {
+        return Ok(false);
+    }
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        tenant: tenant.clone(),
+        username: a.username.clone(),
+        display_name: Some("Administrator".into()),
+        email: None,
+        password_hash: crypto::hash_secret(a.password.expose_secret())?,
+        roles: vec![Role::Admin],
+    };
+    match state.users.create_user(&user).await? {
+        CreateOutcome::Created => {
+            state
+                .events
+                .record(
+                    EventKind::UserCreated,
+                    Subject {
+                        tenant: Some(tenant.as_str().to_owned()),
+                        user_id: Some(user.id),
+                        username: Some(user.username.clone()),
+                        client_id: None,
+                    },
+                    &Origin::default(),
+                )
+                .await;
+            tracing::info!(tenant = %tenant.as_str(), "bootstrap administrator created");
+            Ok(true)
+        }
+        CreateOutcome::Taken => Err(BootstrapError::Taken(a.username.clone())),
+    }
+}
+
+/// Usernames: 1 to 200 printable characters without whitespace.
+pub fn check_username(u: &str) -> Result<(), String> {
+    let ok = !u.is_empty()
+        && u.chars().count() <= 200
+        && u.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    ok.then_some(())
+        .ok_or_else(|| "username: 1 to 200 printable characters without spaces".into())
+}
+
+pub fn check_password(p: &str, min_len: usize) -> Result<(), String> {
+    let n = p.chars().count();
+    if n < min_len {
+        return Err(format!("password must be at least {min_len} characters"));
+    }
+    if n > 1024 {
+        return Err("password must be at most 1024 characters".into());
+    }
+    Ok(())
+}
+
+/// Erases a user's personal data (keeps the id), revokes their tokens, logs it.
+pub async fn anonymise(
+    state: &AppState,
+    id: Uuid,
+    by: Subject,
+    origin: &Origin,
+) -> Result<bool, StoreError> {
+    let replacement = format!("deleted-{}", id.simple());
+    let done = state.users.anonymise_user(id, &replacement).await?;
+    if done {
+        let mut who = by;
+        who.user_id = Some(id);
+        who.username = None;
+        state
+            .events
+            .record(EventKind::UserAnonymised, who, origin)
+            .await;
+    }
+    Ok(done)
+}
