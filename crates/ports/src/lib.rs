@@ -3,6 +3,7 @@
 //! Adapters (`crates/adapters/*`) implement them; services depend on these traits only and pick
 //! the adapters in `main.rs`. No database, broker or web framework type appears here.
 
+pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod esg;
@@ -11,6 +12,7 @@ pub mod machines;
 pub mod prediction;
 pub mod telemetry;
 
+pub use audit::{AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry};
 pub use auth::{
     AuthorizationCode, ClientRecord, ClientStore, CodeRedemption, CreateOutcome, GrantStore,
     LoginAttemptState, LoginAttemptStore, NewUser, RefreshRotation, RefreshTokenRecord,

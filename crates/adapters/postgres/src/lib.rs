@@ -1,6 +1,7 @@
 //! PostgreSQL adapters: connection pool with TLS, embedded migrations and roles, the machine
 //! registry, the telemetry store with its quarantine, and time-partition maintenance.
 
+mod audit;
 mod auth;
 mod connect;
 mod esg;
@@ -11,6 +12,7 @@ mod prediction;
 mod schema;
 mod telemetry;
 
+pub use audit::{chain_hash, PgAuditStore};
 pub use auth::PgAuthStore;
 pub use connect::{connect_pool, PgPool, PoolError};
 pub use esg::PgEsgStore;

@@ -11,7 +11,12 @@ use crate::connect::{connect_one, As};
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The login roles the migrations create, one per service.
-pub const SERVICE_ROLES: [&str; 3] = ["aurumai_ingestion", "aurumai_prediction", "aurumai_auth"];
+pub const SERVICE_ROLES: [&str; 4] = [
+    "aurumai_ingestion",
+    "aurumai_prediction",
+    "aurumai_auth",
+    "aurumai_gateway",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {

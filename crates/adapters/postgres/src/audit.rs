@@ -1,0 +1,313 @@
+//! The audit log: one hash chain per tenant in `audit.entries`, its head in `audit.chains`.
+//!
+//! Each entry stores `hash = sha256(prev_hash || canonical(entry))` where the canonical form
+//! is every field (tenant, seq, actor, action, resource, outcome, request id, time in
+//! microseconds) as a 4-byte big-endian length followed by its UTF-8 bytes. Writers lock the
+//! tenant's chain head, so replicas append in turn.
+
+use async_trait::async_trait;
+use aurum_domain::TenantId;
+use aurum_ports::{
+    AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry, StoreError,
+};
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Bytea, Integer, Nullable, SmallInt, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+
+use crate::{pool_error, store_error, PgPool};
+
+#[derive(Debug, Clone)]
+pub struct PgAuditStore {
+    pool: PgPool,
+}
+
+impl PgAuditStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+const GENESIS: [u8; 32] = [0; 32];
+
+/// The canonical bytes of an entry at `seq`.
+pub fn canonical(seq: i64, e: &NewAuditEntry) -> Vec<u8> {
+    let fields = [
+        e.tenant.as_str().to_owned(),
+        seq.to_string(),
+        e.actor.clone(),
+        e.action.clone(),
+        e.resource.clone(),
+        e.outcome.to_string(),
+        e.request_id.clone(),
+        e.at.timestamp_micros().to_string(),
+    ];
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+    for f in &fields {
+        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(f.as_bytes());
+    }
+    out
+}
+
+/// `sha256(prev || canonical(seq, e))`.
+pub fn chain_hash(prev: &[u8], seq: i64, e: &NewAuditEntry) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical(seq, e));
+    h.finalize().into()
+}
+
+/// Times are stored with microsecond precision; hash what is stored.
+fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = BigInt)]
+    last_seq: i64,
+    #[diesel(sql_type = Bytea)]
+    last_hash: Vec<u8>,
+}
+
+#[derive(QueryableByName)]
+struct Anchor {
+    #[diesel(sql_type = BigInt)]
+    last_seq: i64,
+    #[diesel(sql_type = Bytea)]
+    last_hash: Vec<u8>,
+    #[diesel(sql_type = BigInt)]
+    anchor_seq: i64,
+    #[diesel(sql_type = Bytea)]
+    anchor_hash: Vec<u8>,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    actor: String,
+    #[diesel(sql_type = Text)]
+    action: String,
+    #[diesel(sql_type = Text)]
+    resource: String,
+    #[diesel(sql_type = SmallInt)]
+    outcome: i16,
+    #[diesel(sql_type = Text)]
+    request_id: String,
+    #[diesel(sql_type = Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = Bytea)]
+    prev_hash: Vec<u8>,
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+}
+
+impl Row {
+    fn into_entry(self) -> Result<(AuditEntry, Vec<u8>, Vec<u8>), StoreError> {
+        let tenant = TenantId::parse(&self.tenant_id)
+            .map_err(|e| StoreError::Refused(format!("stored tenant id: {e}")))?;
+        let entry = NewAuditEntry {
+            tenant,
+            actor: self.actor,
+            action: self.action,
+            resource: self.resource,
+            outcome: u16::try_from(self.outcome).unwrap_or(0),
+            request_id: self.request_id,
+            at: self.at,
+        };
+        Ok((
+            AuditEntry {
+                seq: self.seq,
+                entry,
+                prev_hash: hex::encode(&self.prev_hash),
+                hash: hex::encode(&self.hash),
+            },
+            self.prev_hash,
+            self.hash,
+        ))
+    }
+}
+
+const COLUMNS: &str =
+    "tenant_id, seq, actor, action, resource, outcome, request_id, at, prev_hash, hash";
+
+#[async_trait]
+impl AuditStore for PgAuditStore {
+    async fn append(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // Tenants in a fixed order, so two writers never wait on each other's heads in a cycle.
+        let mut tenants: Vec<&TenantId> = entries.iter().map(|e| &e.tenant).collect();
+        tenants.sort();
+        tenants.dedup();
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            for tenant in tenants {
+                diesel::sql_query(
+                    "INSERT INTO audit.chains (tenant_id, last_seq, last_hash, anchor_seq, anchor_hash) \
+                     VALUES ($1, 0, $2, 0, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind::<Text, _>(tenant.as_str())
+                .bind::<Bytea, _>(GENESIS.as_slice())
+                .execute(conn)
+                .await?;
+                let head: Head = diesel::sql_query(
+                    "SELECT last_seq, last_hash FROM audit.chains WHERE tenant_id = $1 FOR UPDATE",
+                )
+                .bind::<Text, _>(tenant.as_str())
+                .get_result(conn)
+                .await?;
+                let mut seq = head.last_seq;
+                let mut prev = head.last_hash;
+                for e in entries.iter().filter(|e| &e.tenant == tenant) {
+                    let e = NewAuditEntry {
+                        at: to_micros(e.at),
+                        ..e.clone()
+                    };
+                    seq += 1;
+                    let hash = chain_hash(&prev, seq, &e);
+                    diesel::sql_query(format!(
+                        "INSERT INTO audit.entries ({COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ))
+                    .bind::<Text, _>(e.tenant.as_str())
+                    .bind::<BigInt, _>(seq)
+                    .bind::<Text, _>(&e.actor)
+                    .bind::<Text, _>(&e.action)
+                    .bind::<Text, _>(&e.resource)
+                    .bind::<SmallInt, _>(i16::try_from(e.outcome).unwrap_or(i16::MAX))
+                    .bind::<Text, _>(&e.request_id)
+                    .bind::<Timestamptz, _>(e.at)
+                    .bind::<Bytea, _>(prev.as_slice())
+                    .bind::<Bytea, _>(hash.as_slice())
+                    .execute(conn)
+                    .await?;
+                    prev = hash.to_vec();
+                }
+                diesel::sql_query(
+                    "UPDATE audit.chains SET last_seq = $2, last_hash = $3 WHERE tenant_id = $1",
+                )
+                .bind::<Text, _>(tenant.as_str())
+                .bind::<BigInt, _>(seq)
+                .bind::<Bytea, _>(prev.as_slice())
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn list(&self, tenant: &TenantId, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<Row> = diesel::sql_query(format!(
+            "SELECT {COLUMNS} FROM audit.entries WHERE tenant_id = $1 \
+             AND ($2::text IS NULL OR actor = $2) \
+             AND ($3::text IS NULL OR starts_with(action, $3)) \
+             AND ($4::timestamptz IS NULL OR at >= $4) \
+             AND ($5::timestamptz IS NULL OR at < $5) \
+             AND ($6::bigint IS NULL OR seq < $6) \
+             ORDER BY seq DESC LIMIT $7"
+        ))
+        .bind::<Text, _>(tenant.as_str())
+        .bind::<Nullable<Text>, _>(q.actor.as_deref())
+        .bind::<Nullable<Text>, _>(q.action_prefix.as_deref())
+        .bind::<Nullable<Timestamptz>, _>(q.from)
+        .bind::<Nullable<Timestamptz>, _>(q.to)
+        .bind::<Nullable<BigInt>, _>(q.before_seq)
+        .bind::<BigInt, _>(i64::from(q.limit.clamp(1, 10_000)))
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|r| r.into_entry().map(|(e, _, _)| e))
+            .collect()
+    }
+
+    async fn verify(&self, tenant: &TenantId) -> Result<ChainVerification, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let head: Option<Anchor> = diesel::sql_query(
+            "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit.chains WHERE tenant_id = $1",
+        )
+        .bind::<Text, _>(tenant.as_str())
+        .get_result(&mut conn)
+        .await
+        .map(Some)
+        .or_else(|e| match e {
+            diesel::result::Error::NotFound => Ok(None),
+            e => Err(e),
+        })
+        .map_err(store_error)?;
+        let Some(head) = head else {
+            return Ok(ChainVerification {
+                valid: true,
+                entries: 0,
+                first_broken_seq: None,
+                anchor_seq: None,
+            });
+        };
+        let mut prev = head.anchor_hash.clone();
+        let mut expected = head.anchor_seq + 1;
+        let mut checked = 0u64;
+        let mut broken = None;
+        'pages: loop {
+            let rows: Vec<Row> = diesel::sql_query(format!(
+                "SELECT {COLUMNS} FROM audit.entries WHERE tenant_id = $1 AND seq >= $2 \
+                 ORDER BY seq LIMIT 2000"
+            ))
+            .bind::<Text, _>(tenant.as_str())
+            .bind::<BigInt, _>(expected)
+            .load(&mut conn)
+            .await
+            .map_err(store_error)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let (entry, stored_prev, stored_hash) = row.into_entry()?;
+                let computed = chain_hash(&prev, entry.seq, &entry.entry);
+                if entry.seq != expected || stored_prev != prev || stored_hash != computed {
+                    broken = Some(expected.min(entry.seq));
+                    break 'pages;
+                }
+                checked += 1;
+                prev = stored_hash;
+                expected += 1;
+            }
+        }
+        // Entries removed from the end (or added behind the writers' back) show at the head.
+        if broken.is_none() && (expected - 1 != head.last_seq || prev != head.last_hash) {
+            broken = Some(expected);
+        }
+        Ok(ChainVerification {
+            valid: broken.is_none(),
+            entries: checked,
+            first_broken_seq: broken,
+            anchor_seq: Some(head.anchor_seq),
+        })
+    }
+
+    async fn apply_retention(&self, days: u32) -> Result<u64, StoreError> {
+        #[derive(QueryableByName)]
+        struct Deleted {
+            #[diesel(sql_type = BigInt)]
+            deleted: i64,
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let r: Deleted = diesel::sql_query("SELECT audit.apply_retention($1) AS deleted")
+            .bind::<Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
+            .get_result(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(u64::try_from(r.deleted).unwrap_or(0))
+    }
+}

@@ -1,0 +1,306 @@
+//! Wiring: verifier, upstream client, limits, audit writer and retention, the HTTP server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use async_trait::async_trait;
+use aurum_authn::{JwksVerifier, VerifierSettings};
+use aurum_http::{HttpMetrics, Ops, Readiness};
+use aurum_ports::{AuditStore, HealthCheck, HealthStatus};
+use aurum_postgres::{connect_pool, PgAuditStore, PgHealth};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::audit::{self, AuditSink};
+use crate::config::{CorsSettings, GatewayConfig, Upstream};
+use crate::metrics::GatewayMetrics;
+use crate::openapi;
+use crate::proxy::Proxy;
+use crate::rate_limit::RateLimits;
+use crate::routes::handler::{dispatch, fallback, GatewayState};
+use crate::routes::{PREFIX, ROUTES};
+use crate::security_headers::security_headers;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pool(#[from] aurum_postgres::PoolError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("invalid setting {key}: {problem}")]
+    Setting { key: &'static str, problem: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Authn(#[from] aurum_authn::AuthnError),
+    #[error(transparent)]
+    Listen(#[from] aurum_http::ListenError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+fn url(key: &'static str, v: &str) -> Result<Url, StartError> {
+    Url::parse(v).map_err(|e| StartError::Setting {
+        key,
+        problem: e.to_string(),
+    })
+}
+
+/// The verifier of the configuration.
+pub fn verifier_settings(config: &GatewayConfig) -> Result<VerifierSettings, StartError> {
+    let a = &config.auth;
+    let mut s = VerifierSettings::new(url("auth.issuer", &a.issuer)?, a.audiences.clone());
+    if let Some(j) = &a.jwks_url {
+        s.jwks_url = url("auth.jwks_url", j)?;
+    }
+    s.leeway_s = a.leeway_s;
+    s.min_refetch_interval = Duration::from_millis(a.min_refetch_interval_ms);
+    s.http_timeout = Duration::from_millis(a.jwks_timeout_ms.max(1));
+    Ok(s)
+}
+
+fn cors(settings: &CorsSettings) -> Cors {
+    let allowed: Vec<String> = settings
+        .allowed_origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_owned())
+        .collect();
+    Cors::default()
+        .allowed_origin_fn(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| allowed.iter().any(|a| a == o))
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(settings.max_age_s)
+}
+
+impl Application {
+    pub async fn build(
+        config: GatewayConfig,
+        registry: prometheus::Registry,
+    ) -> Result<Self, StartError> {
+        let pool = connect_pool(&config.database)?;
+        let metrics = GatewayMetrics::register(&registry)?;
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let verifier = JwksVerifier::new(verifier_settings(&config)?)?;
+        // The issuer may come up after the gateway: keys are fetched on first use then.
+        if let Err(e) = verifier.refresh().await {
+            tracing::warn!(error = %e, "cannot fetch the issuer's keys yet");
+        }
+        let proxy = Proxy::new(&config.upstreams, metrics.clone())?;
+        let audit_store: Arc<dyn AuditStore> = Arc::new(PgAuditStore::new(pool.clone()));
+        let mut background = Vec::new();
+        let sink = if config.audit.enabled {
+            let (sink, writer) = AuditSink::start(
+                Arc::clone(&audit_store),
+                config.audit.queue_capacity,
+                config.audit.batch_max,
+                metrics.clone(),
+            );
+            background.push(writer);
+            background.push(tokio::spawn(audit::retain(
+                Arc::clone(&audit_store),
+                config.audit.retention_days,
+                Duration::from_secs(config.audit.retention_interval_s.max(60)),
+            )));
+            sink
+        } else {
+            AuditSink::disabled(metrics.clone())
+        };
+        let limits = config
+            .rate_limit
+            .enabled
+            .then(|| RateLimits::new(&config.rate_limit, metrics.clone()));
+
+        let mut readiness = Readiness::default()
+            .with(Arc::new(PgHealth::new(pool.clone())))
+            .with(Arc::new(JwksCheck(verifier.clone())));
+        for (name, upstream) in proxy.upstreams() {
+            readiness = readiness.with(Arc::new(UpstreamCheck {
+                name,
+                upstream,
+                client: proxy.client().clone(),
+            }));
+        }
+
+        let state = web::Data::new(GatewayState {
+            verifier,
+            proxy,
+            limits,
+            audit: sink,
+            audit_store,
+            metrics,
+            body_limit: config.http.body_limit_bytes,
+        });
+        let pruned = state.clone();
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                if let Some(l) = &pruned.limits {
+                    l.prune();
+                }
+            }
+        }));
+
+        let doc = openapi::document()
+            .to_json()
+            .map_err(|e| StartError::Setting {
+                key: "openapi",
+                problem: e.to_string(),
+            })?;
+        let doc = web::Data::new(doc);
+        let docs_page = web::Data::new(openapi::DocsPage(openapi::docs_html()));
+        let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
+        let ops = Ops::new(
+            readiness,
+            registry,
+            http_metrics,
+            config.http.body_limit_bytes,
+        );
+        let cors_settings = config.cors.clone();
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .wrap(from_fn(HttpMetrics::observe))
+                .wrap(cors(&cors_settings))
+                .wrap(from_fn(security_headers))
+                .wrap(from_fn(aurum_http::request_context))
+                .app_data(state.clone())
+                .app_data(doc.clone())
+                .app_data(docs_page.clone())
+                .configure(|c| ops.configure(c))
+                .route(
+                    &format!("{PREFIX}/openapi.json"),
+                    web::get().to(openapi::openapi_json),
+                )
+                .route(&format!("{PREFIX}/docs"), web::get().to(openapi::docs));
+            for (index, r) in ROUTES.iter().enumerate() {
+                app = app.route(
+                    &r.public_path(),
+                    web::method(r.method.actix())
+                        .to(move |req, payload, state| dispatch(req, payload, state, index)),
+                );
+            }
+            app.default_service(web::to(fallback))
+        })
+        .listen(listener)
+        .map_err(|source| aurum_http::ListenError {
+            addr: format!("{}:{port}", config.http.host),
+            source,
+        })?
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_s)
+        .run();
+        let handle = server.handle();
+        tracing::info!(port, "gateway listening");
+        Ok(Self {
+            port,
+            server,
+            handle,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.handle.clone();
+        let server = tokio::spawn(self.server);
+        aurum_http::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        handle.stop(true).await;
+        // Let the audit writer drain what the last requests queued.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for t in self.background {
+            t.abort();
+        }
+        match server.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// The issuer's JWKS answers.
+#[derive(Debug)]
+struct JwksCheck(JwksVerifier);
+
+#[async_trait]
+impl HealthCheck for JwksCheck {
+    async fn check(&self) -> HealthStatus {
+        match self.0.refresh().await {
+            Ok(_) => HealthStatus {
+                name: "jwks",
+                ready: true,
+                detail: None,
+            },
+            Err(_) => HealthStatus {
+                name: "jwks",
+                ready: false,
+                detail: Some("the issuer's signing keys cannot be fetched".into()),
+            },
+        }
+    }
+}
+
+/// An upstream's `/healthz` answers.
+#[derive(Debug)]
+struct UpstreamCheck {
+    name: &'static str,
+    upstream: Upstream,
+    client: reqwest::Client,
+}
+
+#[async_trait]
+impl HealthCheck for UpstreamCheck {
+    async fn check(&self) -> HealthStatus {
+        let url = format!("{}/healthz", self.upstream.url.trim_end_matches('/'));
+        let ok = self
+            .client
+            .get(url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        HealthStatus {
+            name: self.name,
+            ready: ok,
+            detail: (!ok).then(|| format!("{} does not answer /healthz", self.name)),
+        }
+    }
+}

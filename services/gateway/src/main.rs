@@ -1,0 +1,52 @@
+//! `aurum-gateway`: `serve` (default) or `migrate`.
+
+use std::process::ExitCode;
+
+use aurum_gateway::{Application, GatewayConfig};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "aurum-gateway", about = "AurumAI API gateway", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default). Applies pending migrations first when admin
+    /// credentials are configured (database.admin_user).
+    Serve,
+    /// Create or upgrade the database schema and roles, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    aurum_telemetry::run_service("aurum-gateway", run(cli))
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let config = GatewayConfig::load()?;
+    let telemetry = aurum_telemetry::init("aurum-gateway", &config.telemetry)?;
+    let migrate_first = config.database.admin_user.is_some();
+    match cli.command {
+        Some(Command::Migrate) => {
+            let applied = aurum_postgres::migrate(&config.database).await?;
+            tracing::info!(?applied, "database migrated");
+        }
+        _ => {
+            if migrate_first {
+                let applied = aurum_postgres::migrate(&config.database).await?;
+                tracing::info!(?applied, "database migrated at start-up");
+            }
+            let registry = telemetry.registry.clone();
+            Application::build(config, registry)
+                .await?
+                .run_until_stopped()
+                .await?;
+        }
+    }
+    drop(telemetry);
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! The gateway API tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
