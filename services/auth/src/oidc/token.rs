@@ -135,6 +135,7 @@ async fn active_user(state: &AppState, id: Uuid) -> Result<UserRecord, OAuthErro
         .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn new_refresh(
     state: &AppState,
     family: Uuid,

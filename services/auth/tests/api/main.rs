@@ -2,5 +2,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
+mod authlib;
+mod brute_force;
+mod client_credentials;
+mod code_flow;
 mod discovery;
+mod gdpr;
 mod helpers;
+mod keys;
+mod logging;
+mod logout;
+mod refresh;
+mod revocation;

@@ -94,11 +94,11 @@ impl GrantStore for PgAuthStore {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         // One statement: the row lock makes exactly one redemption see used_at NULL.
         let rows: Vec<CodeRow> = diesel::sql_query(format!(
-            "WITH old AS (SELECT code_hash, used_at FROM auth.authorization_codes \
-                          WHERE code_hash = $1 FOR UPDATE) \
+            "WITH old AS (SELECT code_hash AS old_hash, used_at AS old_used \
+                          FROM auth.authorization_codes WHERE code_hash = $1 FOR UPDATE) \
              UPDATE auth.authorization_codes c SET used_at = COALESCE(c.used_at, $2) \
-             FROM old WHERE c.code_hash = old.code_hash \
-             RETURNING {CODE_COLUMNS}, old.used_at IS NOT NULL AS was_used"
+             FROM old WHERE c.code_hash = old.old_hash \
+             RETURNING {CODE_COLUMNS}, old.old_used IS NOT NULL AS was_used"
         ))
         .bind::<Text, _>(code_hash)
         .bind::<Timestamptz, _>(now)
