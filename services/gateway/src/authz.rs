@@ -36,6 +36,7 @@ mod tests {
             tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
             roles,
             client_id: "c".into(),
+            audiences: vec![aurum_authn::API_AUDIENCE.into()],
             scopes: vec![],
             token_id: "j".into(),
             expires_at: chrono::Utc::now(),
