@@ -9,7 +9,9 @@
 //! [`Principal`] as an actix extractor once the verifier is registered as app data.
 
 mod bearer;
+mod client_credentials;
 mod error;
+mod guard;
 mod principal;
 mod verifier;
 
@@ -17,7 +19,9 @@ mod verifier;
 pub mod testing;
 
 pub use bearer::{bearer_token, parse_bearer};
+pub use client_credentials::{ClientCredentialsSettings, ServiceTokens, TokenError};
 pub use error::AuthnError;
+pub use guard::{reads_viewer_writes_operator, require_token, Access, AccessPolicy, TokenGuard};
 pub use principal::{Principal, TenantRequired};
 pub use verifier::{JwksVerifier, VerifierSettings};
 

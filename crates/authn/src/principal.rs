@@ -18,6 +18,8 @@ pub struct Principal {
     pub tenant: Option<TenantId>,
     pub roles: Vec<Role>,
     pub client_id: String,
+    /// The token's `aud` values (those the verifier accepted among them).
+    pub audiences: Vec<String>,
     pub scopes: Vec<String>,
     /// The token's `jti`.
     pub token_id: String,
@@ -87,6 +89,7 @@ mod tests {
             tenant: Some(TenantId::parse("acme").unwrap()),
             roles,
             client_id: "web".into(),
+            audiences: vec![crate::API_AUDIENCE.into()],
             scopes: vec!["openid".into()],
             token_id: "j".into(),
             expires_at: Utc::now(),

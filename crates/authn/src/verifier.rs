@@ -99,6 +99,24 @@ struct AccessClaims {
     tenant: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    aud: Audience,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 section 4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Audience::One(a) => vec![a],
+            Audience::Many(a) => a,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -342,6 +360,7 @@ fn principal(claims: AccessClaims) -> Result<Principal, AuthnError> {
         tenant,
         roles,
         client_id: claims.client_id,
+        audiences: claims.aud.into_vec(),
         scopes: claims
             .scope
             .unwrap_or_default()

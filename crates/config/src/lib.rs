@@ -13,6 +13,6 @@ mod settings;
 pub use checks::{check_secret_key, ConfigProblem};
 pub use loader::{load, load_checked, ConfigError};
 pub use settings::{
-    DatabaseSettings, HttpSettings, LogFormat, MqttSettings, OtlpProtocol, Profile, SslMode,
-    TelemetrySettings,
+    token_problems, DatabaseSettings, HttpSettings, LogFormat, MqttSettings, OtlpProtocol, Profile,
+    ServiceClientSettings, SslMode, TelemetrySettings, TokenSettings,
 };

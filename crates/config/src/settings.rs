@@ -217,3 +217,86 @@ fn redacted(s: &Option<SecretString>) -> &'static str {
 fn ser_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_none()
 }
+
+/// How a service verifies the access tokens on its API (`auth.*`). Without it the service
+/// trusts the `X-Aurum-Tenant` header: development only, the production profile refuses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenSettings {
+    /// The auth service's issuer URL (`iss` of its tokens).
+    pub issuer: String,
+    /// Where its signing keys are published; `{issuer}/jwks` when unset.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Accepted `aud` values; the service's defaults when empty.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp`/`nbf`, seconds.
+    #[serde(default = "default_leeway_s")]
+    pub leeway_s: u64,
+}
+
+fn default_leeway_s() -> u64 {
+    30
+}
+
+/// A service's own OAuth client, for calling another service with an audience-bound token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceClientSettings {
+    /// The auth service's token endpoint.
+    pub token_url: String,
+    pub client_id: String,
+    #[serde(serialize_with = "ser_required_secret")]
+    pub client_secret: SecretString,
+}
+
+impl fmt::Debug for ServiceClientSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceClientSettings")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+fn ser_required_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_none()
+}
+
+/// The checks every service applies to its `auth` section.
+pub fn token_problems(auth: Option<&TokenSettings>, profile: Profile) -> Vec<crate::ConfigProblem> {
+    let problem = |key: &str, text: &str| crate::ConfigProblem {
+        key: key.into(),
+        problem: text.into(),
+    };
+    match auth {
+        None if profile == Profile::Production => vec![problem(
+            "auth.issuer",
+            "is required in production: every API call must carry a verified access token",
+        )],
+        None => Vec::new(),
+        Some(a) => {
+            let mut out = Vec::new();
+            // The issuer is the public URL that tokens name; the key set may be fetched
+            // from inside the cluster (auth.jwks_url).
+            for (key, url) in [
+                ("auth.issuer", Some(&a.issuer)),
+                ("auth.jwks_url", a.jwks_url.as_ref()),
+            ] {
+                if let Some(url) = url {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        out.push(problem(key, "must be an http:// or https:// URL"));
+                    }
+                }
+            }
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+            if profile == Profile::Production
+                && a.issuer.starts_with("http://")
+                && !loopback.iter().any(|l| a.issuer.starts_with(l))
+            {
+                out.push(problem("auth.issuer", "must use https:// in production"));
+            }
+            out
+        }
+    }
+}

@@ -19,7 +19,7 @@ pub use auth::{
     SecurityEventRecord, SecurityEventStore, SigningKeyRecord, SigningKeyStore, UserPatch,
     UserRecord, UserStore, GRANT_TYPES,
 };
-pub use devices::{BrokerAdminError, DeviceBroker};
+pub use devices::{BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError};
 pub use esg::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
 pub use health::{HealthCheck, HealthStatus};
 pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine};

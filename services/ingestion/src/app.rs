@@ -52,6 +52,8 @@ pub enum StartError {
     Features(#[from] crate::features::FeatureStartError),
     #[error(transparent)]
     Listen(#[from] aurum_http::ListenError),
+    #[error("invalid auth settings: {0}")]
+    Auth(#[from] aurum_authn::AuthnError),
 }
 
 /// A built, running service.
@@ -190,6 +192,21 @@ impl Application {
         };
 
         let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
+        let guard = config
+            .auth
+            .as_ref()
+            .map(|a| {
+                aurum_authn::TokenGuard::from_settings(
+                    a,
+                    &[aurum_authn::API_AUDIENCE, "aurumai-ingestion"],
+                    aurum_authn::reads_viewer_writes_operator,
+                )
+            })
+            .transpose()?
+            .map(web::Data::new);
+        if guard.is_none() {
+            tracing::warn!("auth is not configured: the API trusts the X-Aurum-Tenant header (development only)");
+        }
 
         let state = web::Data::new(AppState {
             ingestor,
@@ -211,8 +228,14 @@ impl Application {
                 .wrap(from_fn(aurum_http::request_context))
                 .app_data(state.clone())
                 .configure(|c| ops.configure(c))
+                .configure(|c| {
+                    if let Some(g) = &guard {
+                        c.app_data(g.clone());
+                    }
+                })
                 .service(
                     web::scope("/v1")
+                        .wrap(from_fn(aurum_authn::require_token))
                         .route("/telemetry", web::post().to(routes::telemetry::post_batch))
                         .route("/machines", web::post().to(routes::machines::register))
                         .route("/machines", web::get().to(routes::machines::list))

@@ -19,6 +19,9 @@ pub struct IngestionConfig {
     pub telemetry: TelemetrySettings,
     pub ingest: IngestSettings,
     pub features: FeatureSettings,
+    /// Access-token verification on the API (required in production).
+    #[serde(default)]
+    pub auth: Option<aurum_config::TokenSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +96,10 @@ pub struct FeatureSettings {
     pub max_retries: u32,
     /// First backoff between retries, doubled each time.
     pub retry_backoff_ms: u64,
+    /// Ingestion's own OAuth client, when prediction verifies tokens: batches then carry a
+    /// service token for the audience `aurumai-prediction`.
+    #[serde(default)]
+    pub client: Option<aurum_config::ServiceClientSettings>,
 }
 
 impl FeatureSettings {
@@ -123,6 +130,7 @@ impl Default for FeatureSettings {
             request_timeout_ms: 5_000,
             max_retries: 3,
             retry_backoff_ms: 200,
+            client: None,
         }
     }
 }
@@ -156,6 +164,7 @@ impl Default for IngestionConfig {
                 maintenance_interval_s: 3_600,
             },
             features: FeatureSettings::default(),
+            auth: None,
         }
     }
 }
@@ -168,6 +177,10 @@ impl IngestionConfig {
 
     pub fn problems(&self) -> Vec<aurum_config::ConfigProblem> {
         let mut p = self.database.problems(self.profile);
+        p.extend(aurum_config::token_problems(
+            self.auth.as_ref(),
+            self.profile,
+        ));
         if self.ingest.mqtt_enabled {
             p.extend(self.mqtt.problems(self.profile));
         }

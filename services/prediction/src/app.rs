@@ -48,6 +48,8 @@ pub enum StartError {
     Bootstrap(#[from] crate::models::ModelServiceError),
     #[error(transparent)]
     Listen(#[from] aurum_http::ListenError),
+    #[error("invalid auth settings: {0}")]
+    Auth(#[from] aurum_authn::AuthnError),
 }
 
 /// A built, running service.
@@ -125,6 +127,21 @@ impl Application {
 
         let readiness = Readiness::default().with(Arc::new(PgHealth::new(pool.clone())));
         let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
+        let guard = config
+            .auth
+            .as_ref()
+            .map(|a| {
+                aurum_authn::TokenGuard::from_settings(
+                    a,
+                    &[aurum_authn::API_AUDIENCE, "aurumai-prediction"],
+                    crate::routes::access_policy,
+                )
+            })
+            .transpose()?
+            .map(web::Data::new);
+        if guard.is_none() {
+            tracing::warn!("auth is not configured: the API trusts the X-Aurum-Tenant header (development only)");
+        }
 
         let state = web::Data::new(AppState {
             scorer,
@@ -149,8 +166,14 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(esg.clone())
                 .configure(|c| ops.configure(c))
+                .configure(|c| {
+                    if let Some(g) = &guard {
+                        c.app_data(g.clone());
+                    }
+                })
                 .service(
                     web::scope("/v1")
+                        .wrap(from_fn(aurum_authn::require_token))
                         .route("/features", web::post().to(routes::features::post_batch))
                         .route(
                             "/machines/{id}/predict",

@@ -14,6 +14,9 @@ pub struct PredictionConfig {
     pub database: DatabaseSettings,
     pub telemetry: TelemetrySettings,
     pub prediction: PredictionSettings,
+    /// Access-token verification on the API (required in production).
+    #[serde(default)]
+    pub auth: Option<aurum_config::TokenSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ impl Default for PredictionConfig {
                 anomaly_alert_threshold: 0.8,
                 retention_days: 90,
             },
+            auth: None,
         }
     }
 }
@@ -70,6 +74,10 @@ impl PredictionConfig {
 
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut p = self.database.problems(self.profile);
+        p.extend(aurum_config::token_problems(
+            self.auth.as_ref(),
+            self.profile,
+        ));
         let s = &self.prediction;
         let mut bad = |key: &str, problem: &str| {
             p.push(ConfigProblem {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod connect;
+mod devices;
 mod esg;
 mod machines;
 mod maintenance;
@@ -15,6 +16,7 @@ mod telemetry;
 pub use audit::{chain_hash, PgAuditStore};
 pub use auth::PgAuthStore;
 pub use connect::{connect_pool, PgPool, PoolError};
+pub use devices::PgDeviceStore;
 pub use esg::PgEsgStore;
 pub use machines::PgMachineRegistry;
 pub use maintenance::PgTelemetryMaintenance;

@@ -31,7 +31,10 @@ mod state;
 mod stream;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
+
+use aurum_authn::{ClientCredentialsSettings, ServiceTokens};
 
 use aurum_domain::features::WindowSpecError;
 use aurum_domain::{
@@ -78,6 +81,8 @@ pub enum FeatureStartError {
     Activity(#[from] ActivityError),
     #[error(transparent)]
     Sender(#[from] SenderBuildError),
+    #[error("invalid features.client: {0}")]
+    Client(String),
 }
 
 /// The pipeline's end of the hand-off: cheap to clone, never waits.
@@ -167,6 +172,9 @@ impl FeatureTask {
     }
 }
 
+/// The audience of the service tokens ingestion sends to prediction.
+pub const PREDICTION_AUDIENCE: &str = "aurumai-prediction";
+
 /// Starts feature streaming when `settings` names a prediction service; `None` when it is
 /// disabled.
 pub fn start(
@@ -185,12 +193,30 @@ pub fn start(
         idle_evict: Duration::from_secs(settings.idle_evict_s),
     });
     let timeout = Duration::from_millis(settings.request_timeout_ms.max(1));
+    let tokens = settings
+        .client
+        .as_ref()
+        .map(|c| {
+            let token_url = url::Url::parse(&c.token_url)
+                .map_err(|e| FeatureStartError::Client(format!("token_url: {e}")))?;
+            ServiceTokens::new(ClientCredentialsSettings {
+                token_url,
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.clone(),
+                audience: PREDICTION_AUDIENCE.into(),
+                http_timeout: timeout,
+            })
+            .map(Arc::new)
+            .map_err(|e| FeatureStartError::Client(e.to_string()))
+        })
+        .transpose()?;
     let sender = FeatureSender::new(
         SenderSettings {
             base_url: settings.prediction_url.clone(),
             timeout,
             max_retries: settings.max_retries,
             backoff: Duration::from_millis(settings.retry_backoff_ms),
+            tokens,
         },
         metrics.clone(),
     )?;

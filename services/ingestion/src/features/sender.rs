@@ -3,12 +3,16 @@
 //! caller's trace context as `traceparent`, and an `X-Request-ID` per batch.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use aurum_authn::ServiceTokens;
 
 use aurum_proto::features::FeatureBatch;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceFlags, TraceId};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -26,6 +30,8 @@ pub struct SenderSettings {
     pub timeout: Duration,
     pub max_retries: u32,
     pub backoff: Duration,
+    /// The service token source when prediction verifies tokens (`features.client`).
+    pub tokens: Option<Arc<ServiceTokens>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +44,12 @@ pub enum SendError {
         attempts: u32,
         #[source]
         source: reqwest::Error,
+    },
+    #[error("cannot obtain a service token for {url}: {source}")]
+    Token {
+        url: String,
+        #[source]
+        source: aurum_authn::TokenError,
     },
     #[error("POST {url} answered {status} after {attempts} attempt(s)")]
     Status {
@@ -134,15 +146,29 @@ impl FeatureSender {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let outcome = self
-                .client
-                .post(&self.url)
-                .headers(headers.clone())
-                .body(body.clone())
-                .send()
-                .await;
+            let mut request = self.client.post(&self.url).headers(headers.clone());
+            if let Some(tokens) = &self.settings.tokens {
+                let token = tokens.token().await.map_err(|source| SendError::Token {
+                    url: self.url.clone(),
+                    source,
+                })?;
+                request = request.bearer_auth(token.expose_secret());
+            }
+            let outcome = request.body(body.clone()).send().await;
             let retryable = match outcome {
                 Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && attempts == 1 => {
+                    // The token may have been revoked or its key rotated away: fetch a new one
+                    // and try once more.
+                    if let Some(tokens) = &self.settings.tokens {
+                        tokens.invalidate().await;
+                    }
+                    SendError::Status {
+                        url: self.url.clone(),
+                        status: response.status(),
+                        attempts,
+                    }
+                }
                 Ok(response) => {
                     let status = response.status();
                     // A 4xx says the batch itself is wrong: sending it again cannot help.

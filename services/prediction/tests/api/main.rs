@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod models;
 mod storage;
+mod tokens;
 
 #[path = "../support/simulated.rs"]
 mod simulated;
