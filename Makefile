@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict clean-demo images-lint
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -56,9 +56,10 @@ audit: ## Dependency advisories (cargo-audit) and licence/ban/source policy (car
 fmt: ## Format the workspace with rustfmt
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: ## Run the benchmarks (ingestion, then prediction), each with its defaults
+bench: ## Run the benchmarks (ingestion, prediction, then the gateway), each with its defaults
 	bash "$(SCRIPTS)/bench-ingest.sh"
 	bash "$(SCRIPTS)/bench-predict.sh"
+	bash "$(SCRIPTS)/bench-gateway.sh"
 
 bench-ingest: ## Ingestion throughput benchmark (deploy/scripts/bench-ingest.sh; BENCH_ARGS=... passes options)
 	@test -f "$(SCRIPTS)/bench-ingest.sh" || { echo "deploy/scripts/bench-ingest.sh is not in this checkout" >&2; exit 1; }
@@ -67,6 +68,10 @@ bench-ingest: ## Ingestion throughput benchmark (deploy/scripts/bench-ingest.sh;
 bench-predict: ## Prediction benchmark: scoring, 10k-machine batches, fleet view (deploy/scripts/bench-predict.sh; BENCH_ARGS=...)
 	@test -f "$(SCRIPTS)/bench-predict.sh" || { echo "deploy/scripts/bench-predict.sh is not in this checkout" >&2; exit 1; }
 	bash "$(SCRIPTS)/bench-predict.sh" $(BENCH_ARGS)
+
+bench-gateway: ## Gateway overhead: backend direct vs nginx vs gateway under wrk (deploy/scripts/bench-gateway.sh; BENCH_ARGS=...)
+	@test -f "$(SCRIPTS)/bench-gateway.sh" || { echo "deploy/scripts/bench-gateway.sh is not in this checkout" >&2; exit 1; }
+	bash "$(SCRIPTS)/bench-gateway.sh" $(BENCH_ARGS)
 
 clean-demo: ## Remove the demo's local state (.aurumai/: logs, spool, broker data); the database stays
 	rm -rf -- "$(ROOT)/.aurumai"

@@ -11,7 +11,7 @@ use aurum_ports::{
     AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry, StoreError,
 };
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Bytea, Integer, Nullable, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, SmallInt, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
@@ -135,6 +135,35 @@ impl Row {
     }
 }
 
+/// A batch of entries as columns, for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    actor: Vec<String>,
+    action: Vec<String>,
+    resource: Vec<String>,
+    outcome: Vec<i16>,
+    request_id: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Columns {
+    fn push(&mut self, seq: i64, e: &NewAuditEntry, prev: Vec<u8>, hash: Vec<u8>) {
+        self.seq.push(seq);
+        self.actor.push(e.actor.clone());
+        self.action.push(e.action.clone());
+        self.resource.push(e.resource.clone());
+        self.outcome
+            .push(i16::try_from(e.outcome).unwrap_or(i16::MAX));
+        self.request_id.push(e.request_id.clone());
+        self.at.push(e.at);
+        self.prev_hash.push(prev);
+        self.hash.push(hash);
+    }
+}
+
 const COLUMNS: &str =
     "tenant_id, seq, actor, action, resource, outcome, request_id, at, prev_hash, hash";
 
@@ -167,6 +196,7 @@ impl AuditStore for PgAuditStore {
                 .await?;
                 let mut seq = head.last_seq;
                 let mut prev = head.last_hash;
+                let mut rows = Columns::default();
                 for e in entries.iter().filter(|e| &e.tenant == tenant) {
                     let e = NewAuditEntry {
                         at: to_micros(e.at),
@@ -174,24 +204,27 @@ impl AuditStore for PgAuditStore {
                     };
                     seq += 1;
                     let hash = chain_hash(&prev, seq, &e);
-                    diesel::sql_query(format!(
-                        "INSERT INTO audit.entries ({COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                    ))
-                    .bind::<Text, _>(e.tenant.as_str())
-                    .bind::<BigInt, _>(seq)
-                    .bind::<Text, _>(&e.actor)
-                    .bind::<Text, _>(&e.action)
-                    .bind::<Text, _>(&e.resource)
-                    .bind::<SmallInt, _>(i16::try_from(e.outcome).unwrap_or(i16::MAX))
-                    .bind::<Text, _>(&e.request_id)
-                    .bind::<Timestamptz, _>(e.at)
-                    .bind::<Bytea, _>(prev.as_slice())
-                    .bind::<Bytea, _>(hash.as_slice())
-                    .execute(conn)
-                    .await?;
+                    rows.push(seq, &e, prev, hash.to_vec());
                     prev = hash.to_vec();
                 }
+                // One statement for the tenant's batch.
+                diesel::sql_query(format!(
+                    "INSERT INTO audit.entries ({COLUMNS}) \
+                     SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], \
+                     $6::smallint[], $7::text[], $8::timestamptz[], $9::bytea[], $10::bytea[])"
+                ))
+                .bind::<Text, _>(tenant.as_str())
+                .bind::<Array<BigInt>, _>(&rows.seq)
+                .bind::<Array<Text>, _>(&rows.actor)
+                .bind::<Array<Text>, _>(&rows.action)
+                .bind::<Array<Text>, _>(&rows.resource)
+                .bind::<Array<SmallInt>, _>(&rows.outcome)
+                .bind::<Array<Text>, _>(&rows.request_id)
+                .bind::<Array<Timestamptz>, _>(&rows.at)
+                .bind::<Array<Bytea>, _>(&rows.prev_hash)
+                .bind::<Array<Bytea>, _>(&rows.hash)
+                .execute(conn)
+                .await?;
                 diesel::sql_query(
                     "UPDATE audit.chains SET last_seq = $2, last_hash = $3 WHERE tenant_id = $1",
                 )
