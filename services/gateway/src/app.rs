@@ -147,7 +147,11 @@ impl Application {
 
         let mut readiness = Readiness::default()
             .with(Arc::new(PgHealth::new(pool.clone())))
-            .with(Arc::new(JwksCheck(verifier.clone())));
+            .with(Arc::new(JwksCheck {
+                verifier: verifier.clone(),
+                every: Duration::from_millis(config.auth.min_refetch_interval_ms),
+                last: tokio::sync::Mutex::new(None),
+            }));
         for (name, upstream) in proxy.upstreams() {
             readiness = readiness.with(Arc::new(UpstreamCheck {
                 name,
@@ -256,24 +260,31 @@ impl Application {
     }
 }
 
-/// The issuer's JWKS answers.
+/// The issuer's JWKS answers. `/readyz` is open to anyone: the result is kept for the
+/// verifier's refetch interval, so probes cannot make the gateway hammer the issuer.
 #[derive(Debug)]
-struct JwksCheck(JwksVerifier);
+struct JwksCheck {
+    verifier: JwksVerifier,
+    every: Duration,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
 
 #[async_trait]
 impl HealthCheck for JwksCheck {
     async fn check(&self) -> HealthStatus {
-        match self.0.refresh().await {
-            Ok(_) => HealthStatus {
-                name: "jwks",
-                ready: true,
-                detail: None,
-            },
-            Err(_) => HealthStatus {
-                name: "jwks",
-                ready: false,
-                detail: Some("the issuer's signing keys cannot be fetched".into()),
-            },
+        let mut last = self.last.lock().await;
+        let ready = match *last {
+            Some((at, ready)) if at.elapsed() < self.every => ready,
+            _ => {
+                let ready = self.verifier.refresh().await.is_ok();
+                *last = Some((std::time::Instant::now(), ready));
+                ready
+            }
+        };
+        HealthStatus {
+            name: "jwks",
+            ready,
+            detail: (!ready).then(|| "the issuer's signing keys cannot be fetched".into()),
         }
     }
 }

@@ -151,8 +151,15 @@ async fn health_readiness_and_metrics_answer_without_a_token() {
     let m = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(m.status(), 200);
 
-    // Without the issuer's keys the gateway is not ready, and unknown keys are 503, not 401.
+    // Without the issuer's keys the gateway is not ready.
     app.issuer.set_available(false);
+    let hits = app.issuer.jwks_hits();
+    // Within the refetch interval probes reuse the last answer: no fetch each time.
+    for _ in 0..5 {
+        app.client.get(app.url("/readyz")).send().await.unwrap();
+    }
+    assert!(app.issuer.jwks_hits() <= hits + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
 }
