@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod esg;
+pub mod federation;
 pub mod health;
 pub mod machines;
 pub mod prediction;
@@ -21,6 +22,7 @@ pub use auth::{
 };
 pub use devices::{BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError};
 pub use esg::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
+pub use federation::{FederationStore, PendingFederation};
 pub use health::{HealthCheck, HealthStatus};
 pub use machines::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine};
 pub use prediction::{

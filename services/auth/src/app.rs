@@ -35,6 +35,8 @@ pub struct AppState {
     pub event_store: Arc<dyn SecurityEventStore>,
     pub brute_force: BruteForce,
     pub metrics: AuthMetrics,
+    /// Upstream identity providers (`auth.federation`).
+    pub federation: crate::federation::Federation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum StartError {
     Bootstrap(#[from] crate::users::BootstrapError),
     #[error(transparent)]
     Listen(#[from] aurum_http::ListenError),
+    #[error("federation: {0}")]
+    Federation(#[from] crate::federation::FederationSetupError),
 }
 
 /// The state and its store, built from configuration (also used by the CLI commands).
@@ -68,7 +72,15 @@ pub async fn build_state(
         s.key_encryption_key.as_ref(),
         max_lifetime,
     ));
+    let federation = crate::federation::Federation::new(
+        &s.federation,
+        &s.issuer,
+        s.leeway_s,
+        config.profile == aurum_config::Profile::Production,
+        Arc::new(aurum_postgres::PgFederationStore::new(pool.clone())),
+    )?;
     let state = AppState {
+        federation,
         settings: s.clone(),
         production: config.profile == aurum_config::Profile::Production,
         tokens: Tokens {

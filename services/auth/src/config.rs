@@ -52,6 +52,9 @@ pub struct AuthSettings {
     pub brute_force: BruteForceSettings,
     #[serde(default)]
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Upstream identity providers users may sign in with.
+    #[serde(default)]
+    pub federation: crate::federation::FederationSettings,
     /// OAuth clients created (or updated) at every start.
     #[serde(default)]
     pub clients: Vec<SeedClient>,
@@ -174,6 +177,7 @@ impl Default for AuthConfig {
                 },
                 bootstrap_admin: None,
                 clients: Vec::new(),
+                federation: Default::default(),
             },
         }
     }
@@ -313,6 +317,7 @@ impl AuthConfig {
                 Ok(None) => {}
             }
         }
+        p.extend(s.federation.problems(production));
         p
     }
 }

@@ -17,6 +17,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/jwks", web::get().to(jwks::jwks))
     .route("/authorize", web::get().to(authorize::authorize))
     .route("/authorize/login", web::post().to(authorize::login))
+    .route(
+        "/authorize/federation/{provider}",
+        web::get().to(crate::federation::routes::start),
+    )
+    .route(
+        "/federation/{provider}/callback",
+        web::get().to(crate::federation::routes::callback),
+    )
     .route("/token", web::post().to(token::token))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))

@@ -29,6 +29,10 @@ pub enum EventKind {
     KeyRotated,
     Logout,
     AccessDenied,
+    /// A sign-in through an upstream identity provider.
+    FederatedLoginSucceeded,
+    /// A refused upstream sign-in (bad or spent state, nonce, unmapped identity, ...).
+    FederatedLoginFailed,
 }
 
 impl EventKind {
@@ -48,6 +52,8 @@ impl EventKind {
             EventKind::KeyRotated => "key_rotated",
             EventKind::Logout => "logout",
             EventKind::AccessDenied => "access_denied",
+            EventKind::FederatedLoginSucceeded => "federated_login_succeeded",
+            EventKind::FederatedLoginFailed => "federated_login_failed",
         }
     }
 
@@ -61,6 +67,7 @@ impl EventKind {
                 | EventKind::CodeReuse
                 | EventKind::InvalidClientAuth
                 | EventKind::AccessDenied
+                | EventKind::FederatedLoginFailed
         )
     }
 }

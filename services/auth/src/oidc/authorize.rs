@@ -270,7 +270,15 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     );
     let mut r = HttpResponse::Ok();
     r.insert_header(("Set-Cookie", cookie));
-    login_page(r, &client, &claims, &form, p.get("login_hint"), None)
+    login_page(
+        r,
+        &client,
+        &claims,
+        &form,
+        p.get("login_hint"),
+        None,
+        &state.federation,
+    )
 }
 
 fn login_page(
@@ -280,6 +288,7 @@ fn login_page(
     form: &str,
     username: Option<&str>,
     error: Option<&str>,
+    federation: &crate::federation::Federation,
 ) -> HttpResponse {
     security_headers(&mut r, origin_of(&claims.redirect_uri).as_deref());
     let app = client.name.as_deref().unwrap_or(&client.client_id);
@@ -305,12 +314,13 @@ fn login_page(
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
-</body>
+{federation}</body>
 </html>
 "#,
         app = escape(app),
         form = escape(form),
         username = escape(username.unwrap_or("")),
+        federation = federation.login_links(form),
     );
     r.content_type("text/html; charset=utf-8").body(body)
 }
@@ -386,6 +396,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
                 form,
                 Some(username),
                 Some(message),
+                &state.federation,
             );
         }
     };
