@@ -8,6 +8,7 @@ mod brute_force;
 mod client_credentials;
 mod code_flow;
 mod discovery;
+mod federation;
 mod gdpr;
 mod helpers;
 mod keys;

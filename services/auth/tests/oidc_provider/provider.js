@@ -20,7 +20,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 const ACCOUNTS = {
   alice: {
     password: 'alice-upstream-password',
-    claims: { email: 'alice@acme.test', email_verified: true, name: 'Alice Upstream' },
+    claims: { email: 'alice@example.com', email_verified: true, name: 'Alice Upstream' },
   },
   mallory: {
     password: 'mallory-upstream-password',
@@ -32,7 +32,7 @@ const ACCOUNTS = {
   },
   unverified: {
     password: 'unverified-upstream-password',
-    claims: { email: 'alice@acme.test', email_verified: false, name: 'Not Alice' },
+    claims: { email: 'alice@example.com', email_verified: false, name: 'Not Alice' },
   },
 };
 
@@ -134,4 +134,5 @@ server.on('request', (req, res) => {
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+process.stdout.on('error', () => {}); // the test may stop reading
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
