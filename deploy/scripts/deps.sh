@@ -5,6 +5,7 @@
 #   - the mosquitto broker binary and clients (tests start their own brokers; the system broker
 #     is not started)
 #   - a Python venv at .aurumai/venv with the OIDC client library the auth tests drive (authlib)
+#   - Node.js and the upstream OIDC provider the auth federation tests run (oidc-provider, npm ci)
 #
 #   deploy/scripts/deps.sh               everything (make deps)
 #   deploy/scripts/deps.sh --build-only  only the build dependencies (make build, make lint)
@@ -46,7 +47,31 @@ ensure_test_venv() {
     "${py}" -m pip install --quiet --disable-pip-version-check "${AURUMAI_TEST_PY_PKGS[@]}"
 }
 
+# The auth federation tests run a real upstream OIDC provider (npm oidc-provider, pinned by
+# services/auth/tests/oidc_provider/package-lock.json) with node; node_modules stays untracked.
+AURUMAI_OIDC_PROVIDER_DIR="${AURUMAI_ROOT}/services/auth/tests/oidc_provider"
+ensure_oidc_provider() {
+    if ! have node || ! have npm; then
+        need_apt nodejs npm
+    fi
+    local dir="${AURUMAI_OIDC_PROVIDER_DIR}"
+    # Up to date when every package the lock pins is installed at its pinned version.
+    if (cd "${dir}" && node -e '
+        const fs = require("fs");
+        const want = JSON.parse(fs.readFileSync("package-lock.json")).packages;
+        for (const [p, m] of Object.entries(want)) {
+            if (!p || m.optional || m.dev || m.peer) continue;
+            const got = JSON.parse(fs.readFileSync(p + "/package.json")).version;
+            if (got !== m.version) process.exit(1);
+        }' 2>/dev/null); then
+        return 0
+    fi
+    log "npm ci for the upstream OIDC provider of the federation tests: ${dir}"
+    (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 ensure_postgres
 ensure_mosquitto_binary
 ensure_test_venv
-log "dependencies ready: $(command -v mosquitto), $(psql --version), $("${AURUMAI_TEST_VENV}/bin/python" --version)"
+ensure_oidc_provider
+log "dependencies ready: $(command -v mosquitto), $(psql --version), $("${AURUMAI_TEST_VENV}/bin/python" --version), node $(node --version)"
