@@ -213,3 +213,74 @@ impl FederationSettings {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> ProviderSettings {
+        serde_json::from_value(serde_json::json!({
+            "id": "keycloak",
+            "display_name": "Keycloak",
+            "issuer": "https://kc.example.com/realms/acme",
+            "client_id": "aurumai",
+            "client_secret": "s3cret",
+            "tenant": "acme",
+        }))
+        .unwrap()
+    }
+
+    fn keys(s: &FederationSettings, production: bool) -> Vec<String> {
+        s.problems(production).into_iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn defaults_are_email_matching_without_provisioning() {
+        let p = provider();
+        assert_eq!(p.claim, "email");
+        assert!(p.match_existing && !p.auto_provision);
+        assert_eq!(p.provision_role, Role::Viewer);
+        assert_eq!(p.token_auth, TokenAuth::ClientSecretBasic);
+        let s = FederationSettings {
+            providers: vec![p],
+            ..FederationSettings::default()
+        };
+        assert!(keys(&s, true).is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_providers() {
+        let mut p = provider();
+        p.id = "Bad Id".into();
+        p.issuer = "http://kc.example.com".into();
+        p.client_secret = None;
+        p.scopes = vec!["email".into()];
+        p.provision_role = Role::Admin;
+        p.tenant = "no tenant".into();
+        let s = FederationSettings {
+            providers: vec![p, provider(), provider()],
+            ..FederationSettings::default()
+        };
+        let k = keys(&s, false);
+        for want in [
+            "auth.federation.providers[0]",
+            "auth.federation.providers[0].issuer",
+            "auth.federation.providers[0].client_secret",
+            "auth.federation.providers[0].scopes",
+            "auth.federation.providers[0].provision_role",
+            "auth.federation.providers[0].tenant",
+            "auth.federation.providers[2]",
+        ] {
+            assert!(k.iter().any(|x| x == want), "{want} missing in {k:?}");
+        }
+    }
+
+    #[test]
+    fn plain_http_issuers_only_on_loopback_outside_production() {
+        assert!(check_upstream_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_upstream_url("http://127.0.0.1:8080", true).is_err());
+        assert!(check_upstream_url("http://idp.example.com", false).is_err());
+        assert!(check_upstream_url("https://idp.example.com", true).is_ok());
+        assert!(is_provider_id("entra-id_2") && !is_provider_id("-x") && !is_provider_id(""));
+    }
+}
