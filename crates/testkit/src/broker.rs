@@ -16,6 +16,17 @@ pub struct Broker {
     dir: tempfile::TempDir,
     child: Option<Child>,
     admin: Option<(String, String)>,
+    /// The mutual-TLS listener's port, when started with one.
+    pub tls_port: Option<u16>,
+}
+
+/// PEM files of a TLS listener: the CA that client certificates must chain to, and the
+/// broker's own certificate and key. They must be readable by the broker's user.
+#[derive(Debug, Clone)]
+pub struct BrokerTls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 const ADMIN_USER: &str = "aurum-admin";
@@ -36,17 +47,24 @@ fn mosquitto_binary() -> PathBuf {
 impl Broker {
     /// A broker that lets anyone connect and use any topic.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, None)
     }
 
     /// A broker that authenticates every client and enforces topics through the
     /// dynamic-security plugin: only the plugin's admin account (see [`Broker::admin`]) exists
     /// at first; devices are added through the plugin's control topic.
     pub fn start_with_dynsec() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(dynsec: bool) -> Self {
+    /// A dynamic-security broker that also listens with mutual TLS (see [`Broker::tls_port`]):
+    /// clients must present a certificate signed by `tls.ca_file`, and the certificate's
+    /// common name is their username, so the plugin applies that account's topic rights.
+    pub fn start_with_dynsec_mtls(tls: &BrokerTls) -> Self {
+        Self::start_with(true, Some(tls))
+    }
+
+    fn start_with(dynsec: bool, tls: Option<&BrokerTls>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         // Started as root, mosquitto drops to its own user: let it write its state here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
@@ -90,6 +108,21 @@ impl Broker {
         if admin.is_none() {
             conf.push_str("allow_anonymous true\n");
         }
+        let tls_port = tls.map(|t| {
+            let port = crate::free_port();
+            conf.push_str(&format!(
+                "listener {port} 127.0.0.1\n\
+                 cafile {}\n\
+                 certfile {}\n\
+                 keyfile {}\n\
+                 require_certificate true\n\
+                 use_identity_as_username true\n",
+                t.ca_file.display(),
+                t.cert_file.display(),
+                t.key_file.display(),
+            ));
+            port
+        });
         std::fs::write(dir.path().join("mosquitto.conf"), conf)
             .unwrap_or_else(|e| panic!("write mosquitto.conf: {e}"));
         let mut b = Self {
@@ -97,6 +130,7 @@ impl Broker {
             dir,
             child: None,
             admin,
+            tls_port,
         };
         b.spawn();
         b
@@ -132,7 +166,11 @@ impl Broker {
             .unwrap_or_else(|e| panic!("cannot start mosquitto (apt install mosquitto): {e}"));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            || self
+                .tls_port
+                .is_some_and(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_err())
+        {
             assert!(
                 Instant::now() < deadline,
                 "mosquitto did not start on {}",

@@ -8,7 +8,7 @@ mod broker;
 mod db;
 mod proxy;
 
-pub use broker::Broker;
+pub use broker::{Broker, BrokerTls};
 pub use db::TestDb;
 pub use proxy::TcpProxy;
 

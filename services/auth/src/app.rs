@@ -8,12 +8,14 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use aurum_http::{HttpMetrics, Ops, Readiness};
+use aurum_mqtt::DynsecBroker;
 use aurum_ports::{ClientStore, GrantStore, SecurityEventStore, UserStore};
-use aurum_postgres::{connect_pool, PgAuthStore, PgHealth};
+use aurum_postgres::{connect_pool, PgAuthStore, PgDeviceStore, PgHealth};
 use tokio::task::JoinHandle;
 
 use crate::brute_force::BruteForce;
 use crate::config::{AuthConfig, AuthSettings};
+use crate::devices::{DeviceCa, DeviceService};
 use crate::keys::KeyRing;
 use crate::metrics::AuthMetrics;
 use crate::security_events::SecurityEvents;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub metrics: AuthMetrics,
     /// Upstream identity providers (`auth.federation`).
     pub federation: crate::federation::Federation,
+    /// Device provisioning; `None` when no broker is configured.
+    pub devices: Option<Arc<DeviceService>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,8 @@ pub enum StartError {
     Listen(#[from] aurum_http::ListenError),
     #[error("federation: {0}")]
     Federation(#[from] crate::federation::FederationSetupError),
+    #[error("device CA: {0}")]
+    DeviceCa(#[from] crate::devices::CaError),
 }
 
 /// The state and its store, built from configuration (also used by the CLI commands).
@@ -72,6 +78,24 @@ pub async fn build_state(
         s.key_encryption_key.as_ref(),
         max_lifetime,
     ));
+    let devices = match &config.devices {
+        None => None,
+        Some(d) => {
+            let ca = match (&d.ca_cert_file, &d.ca_key_file) {
+                (Some(cert), Some(key)) => Some(DeviceCa::load(cert, key, d.cert_validity_days)?),
+                _ => None,
+            };
+            let broker = DynsecBroker::new(
+                d.broker.clone(),
+                Duration::from_millis(d.broker_timeout_ms.max(1)),
+            );
+            Some(Arc::new(DeviceService::new(
+                Arc::new(PgDeviceStore::new(pool.clone())),
+                Arc::new(broker),
+                ca,
+            )))
+        }
+    };
     let federation = crate::federation::Federation::new(
         &s.federation,
         &s.issuer,
@@ -81,6 +105,7 @@ pub async fn build_state(
     )?;
     let state = AppState {
         federation,
+        devices,
         settings: s.clone(),
         production: config.profile == aurum_config::Profile::Production,
         tokens: Tokens {

@@ -27,6 +27,35 @@ pub struct AuthConfig {
     pub database: DatabaseSettings,
     pub telemetry: TelemetrySettings,
     pub auth: AuthSettings,
+    /// Device provisioning on the MQTT broker; without it `/v1/devices` answers 503.
+    #[serde(default)]
+    pub devices: Option<DeviceSettings>,
+}
+
+/// The broker administration account (Mosquitto dynamic-security admin role) and the CA that
+/// signs device client certificates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceSettings {
+    pub broker: aurum_config::MqttSettings,
+    /// Time limit of one broker administration command.
+    #[serde(default = "default_broker_timeout_ms")]
+    pub broker_timeout_ms: u64,
+    /// Device CA certificate and key (PEM); both or neither. Without them device
+    /// certificates are not issued (password logins still work).
+    #[serde(default)]
+    pub ca_cert_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ca_key_file: Option<std::path::PathBuf>,
+    #[serde(default = "default_cert_validity_days")]
+    pub cert_validity_days: u32,
+}
+
+fn default_broker_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_cert_validity_days() -> u32 {
+    365
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +208,7 @@ impl Default for AuthConfig {
                 clients: Vec::new(),
                 federation: Default::default(),
             },
+            devices: None,
         }
     }
 }
@@ -199,6 +229,18 @@ impl AuthConfig {
 
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut p = self.database.problems(self.profile);
+        if let Some(d) = &self.devices {
+            p.extend(d.broker.problems(self.profile).into_iter().map(|mut c| {
+                c.key = format!("devices.broker.{}", c.key.trim_start_matches("mqtt."));
+                c
+            }));
+            if d.ca_cert_file.is_some() != d.ca_key_file.is_some() {
+                p.push(ConfigProblem {
+                    key: "devices.ca_cert_file".into(),
+                    problem: "the device CA certificate and key must be given together".into(),
+                });
+            }
+        }
         let production = self.profile == Profile::Production;
         let s = &self.auth;
         let mut bad = |key: &str, problem: String| {

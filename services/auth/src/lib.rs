@@ -8,6 +8,7 @@ pub mod brute_force;
 pub mod clients;
 pub mod config;
 pub mod crypto;
+pub mod devices;
 pub mod federation;
 pub mod keys;
 pub mod metrics;

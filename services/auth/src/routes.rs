@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use crate::oidc::{authorize, discovery, introspect, jwks, logout, revoke, token, userinfo};
-use crate::{clients, users};
+use crate::{clients, devices, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .configure(users::routes::configure)
             .configure(clients::routes::configure)
+            .configure(devices::routes::configure)
             .route("/keys/rotate", web::post().to(jwks::rotate)),
     );
 }

@@ -33,6 +33,9 @@ pub enum EventKind {
     FederatedLoginSucceeded,
     /// A refused upstream sign-in (bad or spent state, nonce, unmapped identity, ...).
     FederatedLoginFailed,
+    DeviceProvisioned,
+    DeviceRevoked,
+    DeviceCertificateIssued,
 }
 
 impl EventKind {
@@ -54,6 +57,9 @@ impl EventKind {
             EventKind::AccessDenied => "access_denied",
             EventKind::FederatedLoginSucceeded => "federated_login_succeeded",
             EventKind::FederatedLoginFailed => "federated_login_failed",
+            EventKind::DeviceProvisioned => "device_provisioned",
+            EventKind::DeviceRevoked => "device_revoked",
+            EventKind::DeviceCertificateIssued => "device_certificate_issued",
         }
     }
 

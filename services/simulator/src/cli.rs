@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// Simulate N machines (TRUCK-001, MILL-001, BOILER-001, TRUCK-002, ...).
     #[arg(long, value_name = "N")]
     pub machines: Option<usize>,
+    /// Simulate only this machine of the fleet (repeatable): a device with its own MQTT
+    /// credentials may publish only its own machine's telemetry.
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
     /// Messages per second per machine.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
@@ -197,7 +201,19 @@ impl RunArgs {
     /// The run configuration these arguments describe.
     pub fn to_config(&self) -> Result<RunConfig, SimError> {
         let tenant = TenantId::parse(&self.tenant)?;
-        let machines = fleet_spec(self.machines)?.machines()?;
+        let mut machines = fleet_spec(self.machines)?.machines()?;
+        if !self.only.is_empty() {
+            if let Some(unknown) = self
+                .only
+                .iter()
+                .find(|id| !machines.iter().any(|m| m.id.as_str() == id.as_str()))
+            {
+                return Err(SimError::InvalidArgument(format!(
+                    "--only {unknown}: no such machine in the fleet"
+                )));
+            }
+            machines.retain(|m| self.only.iter().any(|id| id == m.id.as_str()));
+        }
         let transport = match self.transport {
             TransportKind::Mqtt => {
                 let client_id = self
@@ -344,6 +360,22 @@ mod tests {
         assert!(
             Cli::try_parse_from(["aurum-sim", "run", "--seed-fleet", "--machines", "3"]).is_err()
         );
+    }
+
+    #[test]
+    fn only_keeps_the_named_machines_of_the_fleet() {
+        let run = |extra: &[&str]| {
+            let mut argv = vec!["aurum-sim", "run", "--seed-fleet"];
+            argv.extend_from_slice(extra);
+            let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not run")
+            };
+            args.to_config()
+        };
+        let one = run(&["--only", "MILL-3"]).unwrap();
+        assert_eq!(one.machines.len(), 1);
+        assert_eq!(one.machines[0].id.as_str(), "MILL-3");
+        assert!(run(&["--only", "NOPE-1"]).is_err());
     }
 
     #[test]

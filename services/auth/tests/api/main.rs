@@ -7,6 +7,7 @@ mod authlib;
 mod brute_force;
 mod client_credentials;
 mod code_flow;
+mod devices;
 mod discovery;
 mod federation;
 mod gdpr;
