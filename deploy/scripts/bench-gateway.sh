@@ -5,7 +5,11 @@
 # trigger) in front of it; wrk with the same connections and duration against all three in the
 # same run. Writes the "Gateway" section of docs/benchmarks.md (the other sections stay).
 #
-#   deploy/scripts/bench-gateway.sh [--duration S] [--connections N] [--threads N] [--no-write]
+#   deploy/scripts/bench-gateway.sh [--duration S] [--connections N] [--threads N]
+#                                    [--light-connections N] [--no-write]
+#
+# Two runs per path: under load (--connections, default 32: throughput, and latency with
+# queueing) and light (--light-connections, default 2: the latency a proxy adds per request).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,14 +17,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration=15
 connections=32
 threads=2
+light=2
 write=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
         --connections) connections="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
+        --light-connections) light="$2"; shift 2 ;;
         --no-write) write=0; shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) die "unknown option: $1" ;;
     esac
 done
@@ -141,52 +147,66 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${token
 
 # --- the runs: same connections and duration, one after the other ---
 run() {
-    local name="$1" url="$2"
-    shift 2
-    log "wrk ${name}: ${connections} connections, ${threads} threads, ${duration}s"
-    wrk -t"${threads}" -c"${connections}" -d"${duration}s" --latency "$@" "${url}" >"${work}/${name}.txt"
+    local name="$1" conns="$2" url="$3"
+    shift 3
+    local t="${threads}"
+    ((conns < t)) && t="${conns}"
+    log "wrk ${name}: ${conns} connections, ${t} threads, ${duration}s"
+    wrk -t"${t}" -c"${conns}" -d"${duration}s" --latency "$@" "${url}" >"${work}/${name}.txt"
     cat "${work}/${name}.txt" >&2
 }
 tenant_headers=(-H "x-aurum-tenant: ${tenant}" -H "x-aurum-user: bench")
 direct_url="http://127.0.0.1:${backend_port}/v1/machines/${machine}"
+nginx_url="http://127.0.0.1:${nginx_port}/v1/machines/${machine}"
+gateway_url="http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}"
+auth_header=(-H "authorization: Bearer ${token}")
 # warm-up (pools, caches)
 wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${direct_url}" >/dev/null
-wrk -t1 -c4 -d2s -H "authorization: Bearer ${token}" "http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}" >/dev/null
-run direct "${direct_url}" "${tenant_headers[@]}"
-run nginx "http://127.0.0.1:${nginx_port}/v1/machines/${machine}" "${tenant_headers[@]}"
-run gateway "http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}" -H "authorization: Bearer ${token}"
+wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${nginx_url}" >/dev/null
+wrk -t1 -c4 -d2s "${auth_header[@]}" "${gateway_url}" >/dev/null
+run direct-load "${connections}" "${direct_url}" "${tenant_headers[@]}"
+run nginx-load "${connections}" "${nginx_url}" "${tenant_headers[@]}"
+run gateway-load "${connections}" "${gateway_url}" "${auth_header[@]}"
+run direct-light "${light}" "${direct_url}" "${tenant_headers[@]}"
+run nginx-light "${light}" "${nginx_url}" "${tenant_headers[@]}"
+run gateway-light "${light}" "${gateway_url}" "${auth_header[@]}"
 
 metrics="$(curl -fsS "http://127.0.0.1:${gateway_port}/metrics")"
 limited="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_rate_limited_total/ {s += $2} END {print s + 0}')"
 audited="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_audit_written_total/ {print $2}')"
 dropped="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_audit_dropped_total/ {s += $2} END {print s + 0}')"
 
-table="$(python3 - "${work}" <<'PY'
+table="$(python3 - "${work}" "${connections}" "${light}" <<'PY'
 import re, sys
-work = sys.argv[1]
+work, load_c, light_c = sys.argv[1:]
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     x = float(m.group(1))
     return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
-rows = {}
-for name in ("direct", "nginx", "gateway"):
-    t = open(f"{work}/{name}.txt").read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
-    p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    rows[name] = (rps, p50, p99, errors)
-print("| path | requests/s | p50 (ms) | p99 (ms) | added p99 over direct (ms) | non-2xx |")
-print("|---|---:|---:|---:|---:|---:|")
 labels = {"direct": "backend direct", "nginx": "nginx -> backend", "gateway": "gateway -> backend"}
-for name, (rps, p50, p99, errors) in rows.items():
-    added = "-" if name == "direct" else f"{p99 - rows['direct'][2]:+.2f}"
-    print(f"| {labels[name]} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {added} | {errors} |")
+for mode, conns in (("load", load_c), ("light", light_c)):
+    rows = {}
+    for name in ("direct", "nginx", "gateway"):
+        t = open(f"{work}/{name}-{mode}.txt").read()
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+        p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+        p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
+        non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+        rows[name] = (rps, p50, p99, int(non2xx.group(1)) if non2xx else 0)
+    title = "Under load" if mode == "load" else "Light load (the latency a proxy adds)"
+    print(f"{title}: {conns} connections")
+    print()
+    print("| path | requests/s | p50 (ms) | p99 (ms) | added p50 over direct (ms) | added p99 over direct (ms) | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, (rps, p50, p99, errors) in rows.items():
+        a50 = "-" if name == "direct" else f"{p50 - rows['direct'][1]:+.3f}"
+        a99 = "-" if name == "direct" else f"{p99 - rows['direct'][2]:+.3f}"
+        print(f"| {labels[name]} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {a50} | {a99} | {errors} |")
+    print()
 PY
 )"
 printf '%s\n' "${table}" >&2
-if grep -q "Non-2xx" "${work}/gateway.txt"; then
+if grep -q "Non-2xx" "${work}"/gateway-*.txt; then
     warn "the gateway answered non-2xx responses during the run (see the table)"
 fi
 
@@ -201,12 +221,12 @@ if [[ "${write}" == 1 ]]; then
         echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), PostgreSQL $(psql --version | awk '{print $3}'), with:"
         echo
         echo '```sh'
-        echo "make bench-gateway BENCH_ARGS=\"--duration ${duration} --connections ${connections} --threads ${threads}\""
+        echo "make bench-gateway BENCH_ARGS=\"--duration ${duration} --connections ${connections} --threads ${threads} --light-connections ${light}\""
         echo '```'
         echo
         printf '%s\n' "${table}"
         echo
-        echo "During the gateway run: ${audited:-0} audit entries written, ${dropped} dropped, ${limited} requests rate-limited."
+        echo "During the gateway runs: ${audited:-0} audit entries written, ${dropped} dropped, ${limited} requests rate-limited."
         echo
         cat <<'TEXT'
 How it is measured (deploy/scripts/bench-gateway.sh):
@@ -222,7 +242,9 @@ How it is measured (deploy/scripts/bench-gateway.sh):
   context, the proxied call over a pooled connection, security headers, and an audit entry
   per request written asynchronously in batches to the hash chain in PostgreSQL.
 - wrk with the same threads, connections and duration against each, one after the other,
-  after a 2 s warm-up of the backend and the gateway; percentiles are wrk's `--latency`.
+  after a 2 s warm-up of each; percentiles are wrk's `--latency`. Under load every path runs
+  at its own maximum throughput, so its latency includes queueing; the light runs (a couple
+  of connections, no queueing) show what each proxy adds to a single request.
 - Everything (wrk, nginx, gateway, backend, PostgreSQL, the JWKS server) shares the same
   cores, so a proxy's own CPU time shows up in the latency of the calls it serves.
 TEXT
