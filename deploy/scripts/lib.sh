@@ -290,6 +290,18 @@ pg_installed_server() {
     compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
 }
 
+# dynsec_plugin: the path of Mosquitto's dynamic-security plugin (per-account topic ACLs).
+dynsec_plugin() {
+    local path
+    for path in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so; do
+        [[ -f "${path}" ]] && {
+            printf '%s\n' "${path}"
+            return 0
+        }
+    done
+    return 1
+}
+
 # ensure_mosquitto_binary: the mosquitto broker binary (tests and the demo start their own
 # brokers) and the command-line clients. Never starts the system broker.
 ensure_mosquitto_binary() {
