@@ -6,5 +6,9 @@ mod edge;
 mod helpers;
 mod matrix;
 mod openapi;
+mod platform;
 mod proxy;
 mod rate_limit;
+
+#[path = "../../../prediction/tests/support/simulated.rs"]
+mod simulated;
