@@ -295,10 +295,11 @@ impl AuditStore for PgAuditStore {
         'pages: loop {
             let rows: Vec<Row> = diesel::sql_query(format!(
                 "SELECT {COLUMNS} FROM audit.entries WHERE tenant_id = $1 AND seq >= $2 \
-                 ORDER BY seq LIMIT 2000"
+                 AND seq <= $3 ORDER BY seq LIMIT 2000"
             ))
             .bind::<Text, _>(tenant.as_str())
             .bind::<BigInt, _>(expected)
+            .bind::<BigInt, _>(head.last_seq)
             .load(&mut conn)
             .await
             .map_err(store_error)?;
@@ -317,7 +318,8 @@ impl AuditStore for PgAuditStore {
                 expected += 1;
             }
         }
-        // Entries removed from the end (or added behind the writers' back) show at the head.
+        // The chain up to the head read first: entries appended meanwhile are not part of this
+        // check. Entries removed from the end show as a gap before the head.
         if broken.is_none() && (expected - 1 != head.last_seq || prev != head.last_hash) {
             broken = Some(expected);
         }
