@@ -27,8 +27,16 @@ canary="$(cargo audit --db "${db}" --no-fetch --no-yanked \
 grep -q 'RUSTSEC-2020-0071' <<<"${canary}" \
     || die "cargo-audit did not flag deploy/audit/known-vulnerable.lock: the scan cannot be trusted"
 
-log "cargo-audit: Cargo.lock"
-cargo audit --db "${db}" --no-fetch --no-yanked
+# The advisories waived in deny.toml, written there as `{ id = "RUSTSEC-...", reason = "..." }`,
+# are the only ones cargo-audit may skip: one list for both tools.
+waived="$(sed -n '/^\[advisories\]/,/^\[/p' deny.toml | sed 's/#.*//' \
+    | grep -oE '\bid *= *"RUSTSEC-[0-9]{4}-[0-9]{4}"' | grep -oE 'RUSTSEC-[0-9-]+' || true)"
+ignores=()
+for id in ${waived}; do
+    ignores+=(--ignore "${id}")
+done
+log "cargo-audit: Cargo.lock (waived in deny.toml: ${waived//$'\n'/ })"
+cargo audit --db "${db}" --no-fetch --no-yanked "${ignores[@]}"
 
 # cargo-deny reads the database as a git checkout named after its URL (see deny.toml).
 deny_db="${AURUMAI_ROOT}/target/advisory-db/advisory-db-3157b0e258782691"

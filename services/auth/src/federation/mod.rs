@@ -80,8 +80,9 @@ impl Federation {
         production: bool,
         store: Arc<dyn FederationStore>,
     ) -> Result<Self, FederationSetupError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        // openidconnect's own reqwest; redirects off (the library requires it: SSRF).
+        let http = openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(settings.http_timeout_s))
             .user_agent("aurumai-auth")
             .build()

@@ -152,7 +152,7 @@ pub async fn start(
     let nonce = crypto::random_token();
     let verifier = crypto::random_token();
     let url = match upstream
-        .authorization_url(&up_state, &nonce, &crypto::s256(&verifier))
+        .authorization_url(&up_state, &nonce, &verifier)
         .await
     {
         Ok(u) => u,

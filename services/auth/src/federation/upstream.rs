@@ -1,42 +1,57 @@
-//! The platform as an OpenID Connect relying party of one upstream provider: discovery, the
-//! authorization request (code flow, PKCE S256, state, nonce), the code exchange, ID token
-//! verification against the upstream JWKS (signature, issuer, audience, authorized party,
-//! nonce, expiry) and, when the ID token lacks the mapped claim, the userinfo endpoint.
+//! The platform as an OpenID Connect relying party of one upstream provider, with the
+//! `openidconnect` crate: discovery (issuer checked), the authorization request (code flow,
+//! PKCE S256, state, nonce), the code exchange, ID token verification with the client's ID token
+//! verifier (signature against the upstream JWKS, issuer, audience, expiry, nonce) plus the
+//! authorized-party rule, and, when the ID token lacks the mapped claim, the userinfo endpoint
+//! (its `sub` must be the ID token's).
 //!
-//! Signatures are checked with `jsonwebtoken` (aws-lc backend). Upstream HTTP requests follow
-//! no redirects and time out.
+//! Upstream HTTP requests follow no redirects and time out. Error texts carry no token, code,
+//! secret or response body.
 
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode,
+    ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, DiscoveryError, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, HttpClientError, IdToken, IdTokenClaims, IssuerUrl, JsonWebKeySet,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, SubjectIdentifier, TokenResponse,
+    UserInfoClaims, UserInfoError,
+};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use super::config::{check_upstream_url, ProviderSettings, TokenAuth};
 
-/// Discovery is trusted this long before it is fetched again.
+/// Discovery (with the JWKS) is trusted this long before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
-/// An unknown `kid` refetches the JWKS at most this often.
+/// An unknown signing key refetches the JWKS at most this often.
 const JWKS_REFETCH: Duration = Duration::from_secs(30);
-/// Largest upstream answer read.
-const MAX_BODY: usize = 256 * 1024;
 
-/// Asymmetric algorithms only: `none` and HMAC (keyed with the client secret) are refused.
-const ALGORITHMS: [Algorithm; 8] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
+/// Asymmetric algorithms only: `none` and HMAC (keyed with the client secret) are refused,
+/// whatever the provider advertises.
+const ALGORITHMS: [CoreJwsSigningAlgorithm; 8] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
 ];
+
+/// The upstream HTTP client (`openidconnect`'s reqwest, built without redirects).
+pub type HttpClient = openidconnect::reqwest::Client;
+type HttpError = HttpClientError<openidconnect::reqwest::Error>;
 
 /// Why the upstream part of a sign-in failed. For logs only: it never reaches the browser, and
 /// carries no token, code or secret.
@@ -54,35 +69,61 @@ pub enum UpstreamError {
     UserInfo(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Metadata {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    jwks_uri: String,
-    #[serde(default)]
-    userinfo_endpoint: Option<String>,
-    #[serde(default)]
+/// The one discovery field beyond OpenID Connect Discovery the platform reads (RFC 8414).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PkceMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     code_challenge_methods_supported: Option<Vec<String>>,
 }
+impl AdditionalProviderMetadata for PkceMetadata {}
+
+/// `CoreProviderMetadata` plus [`PkceMetadata`].
+type Metadata = ProviderMetadata<
+    PkceMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The client `CoreClient::from_provider_metadata` gives: authorization endpoint set, token
+/// and userinfo endpoints as discovered.
+type Oidc = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Every claim outside the standard ones, kept for the mapping (any string claim may be
+/// configured as `claim`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+struct OtherClaims(Map<String, Value>);
+impl AdditionalClaims for OtherClaims {}
+
+type UpstreamIdToken = IdToken<
+    OtherClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type UpstreamIdTokenClaims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
 
 #[derive(Debug)]
 struct Discovered {
     meta: Metadata,
-    keys: Vec<Jwk>,
     fetched: Instant,
     keys_fetched: Instant,
-}
-
-/// What the token endpoint answered (the tokens stay in memory for this request only).
-#[derive(Deserialize)]
-struct TokenResponse {
-    #[serde(default)]
-    id_token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    token_type: Option<String>,
 }
 
 /// A verified upstream identity.
@@ -115,31 +156,80 @@ pub struct Upstream {
     pub settings: ProviderSettings,
     secret: SecretString,
     pub redirect_uri: String,
-    http: reqwest::Client,
+    http: HttpClient,
     leeway_s: u64,
     production: bool,
     cache: RwLock<Option<Discovered>>,
 }
 
-/// Reads a JSON answer of at most [`MAX_BODY`] bytes.
-async fn read_json<T: serde::de::DeserializeOwned>(
-    r: reqwest::Response,
-) -> Result<(reqwest::StatusCode, T), String> {
-    let status = r.status();
-    if r.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(format!("answer too large ({status})"));
+/// An error and its causes, one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
-    let body = r.bytes().await.map_err(|e| e.without_url().to_string())?;
-    if body.len() > MAX_BODY {
-        return Err(format!("answer too large ({status})"));
-    }
-    serde_json::from_slice(&body)
-        .map(|v| (status, v))
-        .map_err(|e| format!("{status}, not the expected JSON: {e}"))
+    text
 }
 
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// A failed upstream request, without its URL.
+fn request_error(e: HttpError) -> String {
+    match e {
+        HttpClientError::Reqwest(e) => chain(&e.without_url()),
+        other => chain(&other),
+    }
+}
+
+// Parse errors name where the answer differs, never what it holds (it may carry tokens).
+
+fn discovery_error(e: DiscoveryError<HttpError>) -> String {
+    match e {
+        DiscoveryError::Request(e) => request_error(e),
+        DiscoveryError::Parse(e) => format!("not the expected JSON (at `{}`)", e.path()),
+        DiscoveryError::Response(status, _, why) => format!("answered {status}: {why}"),
+        other => chain(&other),
+    }
+}
+
+fn token_error(
+    e: RequestTokenError<
+        HttpError,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> String {
+    match e {
+        RequestTokenError::Request(e) => request_error(e),
+        RequestTokenError::Parse(e, _) => format!("not the expected JSON (at `{}`)", e.path()),
+        // The OAuth error code is safe to log; the description may echo input, so not it.
+        RequestTokenError::ServerResponse(r) => format!(
+            "answered {}",
+            r.error().to_string().chars().take(64).collect::<String>()
+        ),
+        RequestTokenError::Other(why) => why,
+    }
+}
+
+fn userinfo_error(e: UserInfoError<HttpError>) -> String {
+    match e {
+        UserInfoError::Request(e) => request_error(e),
+        UserInfoError::Parse(e) => format!("not the expected JSON (at `{}`)", e.path()),
+        UserInfoError::Response(status, _, why) => format!("answered {status}: {why}"),
+        UserInfoError::ClaimsVerification(ClaimsVerificationError::InvalidSubject(_)) => {
+            "sub differs from the ID token's".into()
+        }
+        other => chain(&other),
+    }
+}
+
+/// Claims as JSON (standard, ID token and other claims alike).
+fn claims_map<T: Serialize>(claims: &T) -> Result<Map<String, Value>, String> {
+    match serde_json::to_value(claims) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("claims are not a JSON object".into()),
+        Err(e) => Err(format!("claims: {e}")),
+    }
 }
 
 impl Upstream {
@@ -147,7 +237,7 @@ impl Upstream {
         settings: ProviderSettings,
         secret: SecretString,
         platform_issuer: &str,
-        http: reqwest::Client,
+        http: HttpClient,
         leeway_s: u64,
         production: bool,
     ) -> Self {
@@ -167,91 +257,48 @@ impl Upstream {
         }
     }
 
-    fn check_url(&self, what: &str, u: &str) -> Result<(), String> {
+    fn check_url(&self, what: &str, u: &str) -> Result<(), UpstreamError> {
         check_upstream_url(u, self.production)
             .map(|_| ())
-            .map_err(|e| format!("{what}: {e}"))
-    }
-
-    async fn fetch_keys(&self, jwks_uri: &str) -> Result<Vec<Jwk>, UpstreamError> {
-        let r = self
-            .http
-            .get(jwks_uri)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Jwks(e.without_url().to_string()))?;
-        let (status, set): (_, Value) = read_json(r).await.map_err(UpstreamError::Jwks)?;
-        if !status.is_success() {
-            return Err(UpstreamError::Jwks(format!("answered {status}")));
-        }
-        // Keys this verifier cannot use (encryption keys, unknown types) are skipped, not fatal.
-        let keys: Vec<Jwk> = set
-            .get("keys")
-            .and_then(Value::as_array)
-            .map(|ks| {
-                ks.iter()
-                    .filter(|k| k.get("use").and_then(Value::as_str) != Some("enc"))
-                    .filter_map(|k| serde_json::from_value(k.clone()).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if keys.is_empty() {
-            return Err(UpstreamError::Jwks("no usable signing key".into()));
-        }
-        Ok(keys)
+            .map_err(|e| UpstreamError::Discovery(format!("{what}: {e}")))
     }
 
     async fn discover(&self) -> Result<Discovered, UpstreamError> {
-        let issuer = self.settings.issuer.trim_end_matches('/');
-        let url = format!("{issuer}/.well-known/openid-configuration");
-        let r = self
-            .http
-            .get(&url)
-            .send()
+        let issuer = IssuerUrl::new(self.settings.issuer.clone())
+            .map_err(|e| UpstreamError::Discovery(format!("issuer: {e}")))?;
+        // Fetches the metadata then the JWKS, and refuses metadata whose issuer is not exactly
+        // the configured one (OpenID Connect Discovery §4.3).
+        let meta = Metadata::discover_async(issuer, &self.http)
             .await
-            .map_err(|e| UpstreamError::Discovery(e.without_url().to_string()))?;
-        let (status, meta): (_, Metadata) = read_json(r).await.map_err(UpstreamError::Discovery)?;
-        if !status.is_success() {
-            return Err(UpstreamError::Discovery(format!("answered {status}")));
+            .map_err(|e| UpstreamError::Discovery(discovery_error(e)))?;
+        let token_endpoint = meta
+            .token_endpoint()
+            .ok_or_else(|| UpstreamError::Discovery("no token_endpoint".into()))?;
+        self.check_url(
+            "authorization_endpoint",
+            meta.authorization_endpoint().as_str(),
+        )?;
+        self.check_url("token_endpoint", token_endpoint.as_str())?;
+        self.check_url("jwks_uri", meta.jwks_uri().as_str())?;
+        if let Some(u) = meta.userinfo_endpoint() {
+            self.check_url("userinfo_endpoint", u.as_str())?;
         }
-        // OpenID Connect Discovery §4.3: the issuer must be exactly the one configured.
-        if meta.issuer != self.settings.issuer {
-            return Err(UpstreamError::Discovery(format!(
-                "issuer {} is not the configured {}",
-                meta.issuer, self.settings.issuer
-            )));
-        }
-        for (what, u) in [
-            ("authorization_endpoint", &meta.authorization_endpoint),
-            ("token_endpoint", &meta.token_endpoint),
-            ("jwks_uri", &meta.jwks_uri),
-        ]
-        .into_iter()
-        .chain(
-            meta.userinfo_endpoint
-                .iter()
-                .map(|u| ("userinfo_endpoint", u)),
-        ) {
-            self.check_url(what, u).map_err(UpstreamError::Discovery)?;
-        }
-        if let Some(methods) = &meta.code_challenge_methods_supported {
+        if let Some(methods) = &meta.additional_metadata().code_challenge_methods_supported {
             if !methods.iter().any(|m| m == "S256") {
                 return Err(UpstreamError::Discovery(
                     "the provider does not support PKCE S256".into(),
                 ));
             }
         }
-        let keys = self.fetch_keys(&meta.jwks_uri).await?;
         let now = Instant::now();
         Ok(Discovered {
             meta,
-            keys,
             fetched: now,
             keys_fetched: now,
         })
     }
 
-    /// The provider's metadata, from cache or discovery.
+    /// The provider's metadata (and JWKS), from cache or discovery.
     async fn metadata(&self) -> Result<Metadata, UpstreamError> {
         if let Some(d) = self.cache.read().await.as_ref() {
             if d.fetched.elapsed() < METADATA_TTL {
@@ -264,25 +311,69 @@ impl Upstream {
         Ok(meta)
     }
 
-    /// The upstream authorization URL for a new sign-in.
+    /// Refetches the JWKS after an unknown signing key, at most every [`JWKS_REFETCH`]; true
+    /// when the keys were refetched.
+    async fn refresh_keys(&self) -> Result<bool, UpstreamError> {
+        let mut cache = self.cache.write().await;
+        let Some(d) = cache.as_mut() else {
+            return Ok(false);
+        };
+        if d.keys_fetched.elapsed() < JWKS_REFETCH {
+            return Ok(false);
+        }
+        let keys = JsonWebKeySet::fetch_async(d.meta.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| UpstreamError::Jwks(discovery_error(e)))?;
+        d.meta = d.meta.clone().set_jwks(keys);
+        d.keys_fetched = Instant::now();
+        Ok(true)
+    }
+
+    /// The relying-party client for this provider.
+    fn client(&self, meta: Metadata) -> Result<Oidc, UpstreamError> {
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| UpstreamError::Discovery(format!("redirect URI: {e}")))?;
+        let auth_type = match self.settings.token_auth {
+            TokenAuth::ClientSecretBasic => AuthType::BasicAuth,
+            TokenAuth::ClientSecretPost => AuthType::RequestBody,
+        };
+        Ok(CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(self.secret.expose_secret().to_owned())),
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(auth_type))
+    }
+
+    /// The upstream authorization URL for a new sign-in (PKCE S256 of `pkce_verifier`).
     pub async fn authorization_url(
         &self,
         state: &str,
         nonce: &str,
-        code_challenge: &str,
+        pkce_verifier: &str,
     ) -> Result<url::Url, UpstreamError> {
-        let meta = self.metadata().await?;
-        let mut url = url::Url::parse(&meta.authorization_endpoint)
-            .map_err(|e| UpstreamError::Discovery(format!("authorization_endpoint: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.settings.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", &self.settings.scopes.join(" "))
-            .append_pair("state", state)
-            .append_pair("nonce", nonce)
-            .append_pair("code_challenge", code_challenge)
-            .append_pair("code_challenge_method", "S256");
+        let client = self.client(self.metadata().await?)?;
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            pkce_verifier.to_owned(),
+        ));
+        let (state, nonce) = (state.to_owned(), nonce.to_owned());
+        let (url, _, _) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
+            // `openid` is always requested first.
+            .add_scopes(
+                self.settings
+                    .scopes
+                    .iter()
+                    .filter(|s| *s != "openid")
+                    .map(|s| Scope::new(s.clone())),
+            )
+            .set_pkce_challenge(challenge)
+            .url();
         Ok(url)
     }
 
@@ -298,182 +389,98 @@ impl Upstream {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<UpstreamIdentity, UpstreamError> {
-        let meta = self.metadata().await?;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.redirect_uri.as_str()),
-            ("code_verifier", pkce_verifier),
-        ];
-        let mut req = self.http.post(&meta.token_endpoint);
-        match self.settings.token_auth {
-            TokenAuth::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: both parts form-encoded before base64.
-                let pair = format!(
-                    "{}:{}",
-                    form_encode(&self.settings.client_id),
-                    form_encode(self.secret.expose_secret())
-                );
-                req = req.header(
-                    reqwest::header::AUTHORIZATION,
-                    format!("Basic {}", STANDARD.encode(pair)),
-                );
-            }
-            TokenAuth::ClientSecretPost => {
-                form.push(("client_id", self.settings.client_id.as_str()));
-                form.push(("client_secret", self.secret.expose_secret()));
-            }
-        }
-        let r = req
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
+        let mut client = self.client(self.metadata().await?)?;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| UpstreamError::Exchange(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
             .await
-            .map_err(|e| UpstreamError::Exchange(e.without_url().to_string()))?;
-        let (status, body): (_, Value) = read_json(r).await.map_err(UpstreamError::Exchange)?;
-        if !status.is_success() {
-            // The OAuth error code is safe to log; the description may echo input, so not it.
-            let error = body.get("error").and_then(Value::as_str).unwrap_or("?");
-            return Err(UpstreamError::Exchange(format!(
-                "answered {status} ({})",
-                error.chars().take(64).collect::<String>()
-            )));
+            .map_err(|e| UpstreamError::Exchange(token_error(e)))?;
+        let id_token: UpstreamIdToken = tokens
+            .id_token()
+            .ok_or_else(|| UpstreamError::Exchange("no id_token in the answer".into()))?
+            .to_string()
+            .parse()
+            .map_err(|e: serde_json::Error| {
+                UpstreamError::IdToken(format!(
+                    "not a JWT with ID token claims ({:?})",
+                    e.classify()
+                ))
+            })?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let claims = match self.verify(&client, &id_token, &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) if self.refresh_keys().await? => {
+                client = self.client(self.metadata().await?)?;
+                self.verify(&client, &id_token, &nonce)
+            }
+            verified => verified,
         }
-        let tokens: TokenResponse = serde_json::from_value(body)
-            .map_err(|e| UpstreamError::Exchange(format!("unexpected answer: {e}")))?;
-        let id_token = tokens
-            .id_token
-            .ok_or_else(|| UpstreamError::Exchange("no id_token in the answer".into()))?;
-        let mut identity = self.verify_id_token(&id_token, nonce).await?;
-        if identity.string_claim(&self.settings.claim).is_none() {
-            if let (Some(endpoint), Some(access)) = (&meta.userinfo_endpoint, &tokens.access_token)
-            {
-                if tokens
-                    .token_type
-                    .as_deref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case("bearer"))
-                {
-                    self.merge_userinfo(endpoint, access, &mut identity).await?;
-                }
+        .map_err(|e| UpstreamError::IdToken(chain(&e)))?;
+        let mut identity = self.identity(claims)?;
+        let bearer = *tokens.token_type() == CoreTokenType::Bearer;
+        if identity.string_claim(&self.settings.claim).is_none()
+            && bearer
+            && client.user_info_url().is_some()
+        {
+            let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
+                .user_info(
+                    tokens.access_token().clone(),
+                    // OIDC Core §5.3.2: the userinfo `sub` must be the ID token's.
+                    Some(SubjectIdentifier::new(identity.subject.clone())),
+                )
+                .map_err(|e| UpstreamError::UserInfo(e.to_string()))?
+                .request_async(&self.http)
+                .await
+                .map_err(|e| UpstreamError::UserInfo(userinfo_error(e)))?;
+            for (k, v) in claims_map(&info).map_err(UpstreamError::UserInfo)? {
+                identity.claims.entry(k).or_insert(v);
             }
         }
         Ok(identity)
     }
 
-    async fn merge_userinfo(
+    /// The client's ID token verifier: asymmetric algorithms only, the configured clock leeway
+    /// on expiry, the stored nonce.
+    fn verify<'t>(
         &self,
-        endpoint: &str,
-        access_token: &str,
-        identity: &mut UpstreamIdentity,
-    ) -> Result<(), UpstreamError> {
-        let r = self
-            .http
-            .get(endpoint)
-            .bearer_auth(access_token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| UpstreamError::UserInfo(e.without_url().to_string()))?;
-        let (status, info): (_, Map<String, Value>) =
-            read_json(r).await.map_err(UpstreamError::UserInfo)?;
-        if !status.is_success() {
-            return Err(UpstreamError::UserInfo(format!("answered {status}")));
-        }
-        // OIDC Core §5.3.2: the userinfo `sub` must be the ID token's.
-        if info.get("sub").and_then(Value::as_str) != Some(identity.subject.as_str()) {
-            return Err(UpstreamError::UserInfo(
-                "sub differs from the ID token's".into(),
-            ));
-        }
-        for (k, v) in info {
-            identity.claims.entry(k).or_insert(v);
-        }
-        Ok(())
+        client: &Oidc,
+        id_token: &'t UpstreamIdToken,
+        nonce: &Nonce,
+    ) -> Result<&'t UpstreamIdTokenClaims, ClaimsVerificationError> {
+        let leeway = chrono::Duration::seconds(i64::try_from(self.leeway_s).unwrap_or(0));
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(ALGORITHMS)
+            // Other audiences are accepted only with an `azp` naming this client (below).
+            .set_other_audience_verifier_fn(|_| true)
+            .set_time_fn(move || chrono::Utc::now() - leeway);
+        id_token.claims(&verifier, nonce)
     }
 
-    /// The signing key for `kid` (refetching the JWKS once when the key is unknown).
-    async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, UpstreamError> {
-        let pick = |keys: &[Jwk]| -> Option<Jwk> {
-            let usable = keys.iter().filter(|k| {
-                k.common
-                    .key_algorithm
-                    .is_none_or(|ka| format!("{ka:?}") == format!("{alg:?}"))
-            });
-            match kid {
-                Some(kid) => usable
-                    .into_iter()
-                    .find(|k| k.common.key_id.as_deref() == Some(kid))
-                    .cloned(),
-                None => {
-                    let all: Vec<&Jwk> = usable.collect();
-                    (all.len() == 1).then(|| all[0].clone())
-                }
-            }
-        };
-        {
-            let cache = self.cache.read().await;
-            let d = cache
-                .as_ref()
-                .ok_or_else(|| UpstreamError::Jwks("provider not discovered".into()))?;
-            if let Some(k) = pick(&d.keys) {
-                return Ok(k);
-            }
-            if d.keys_fetched.elapsed() < JWKS_REFETCH {
-                return Err(UpstreamError::IdToken("unknown signing key".into()));
-            }
-        }
-        let mut cache = self.cache.write().await;
-        let d = cache
-            .as_mut()
-            .ok_or_else(|| UpstreamError::Jwks("provider not discovered".into()))?;
-        d.keys = self.fetch_keys(&d.meta.jwks_uri).await?;
-        d.keys_fetched = Instant::now();
-        pick(&d.keys).ok_or_else(|| UpstreamError::IdToken("unknown signing key".into()))
-    }
-
-    async fn verify_id_token(
-        &self,
-        token: &str,
-        nonce: &str,
-    ) -> Result<UpstreamIdentity, UpstreamError> {
-        let bad = |m: String| UpstreamError::IdToken(m);
-        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
-        if !ALGORITHMS.contains(&header.alg) {
-            return Err(bad(format!("algorithm {:?} is not accepted", header.alg)));
-        }
-        let jwk = self.key_for(header.kid.as_deref(), header.alg).await?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(format!("signing key: {e}")))?;
-        let mut v = Validation::new(header.alg);
-        v.set_issuer(&[&self.settings.issuer]);
-        v.set_audience(&[&self.settings.client_id]);
-        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        v.leeway = self.leeway_s;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
-            .map_err(|e| bad(e.to_string()))?;
-        let claims = data.claims;
+    /// The identity of verified claims, after the authorized-party rule.
+    fn identity(&self, claims: &UpstreamIdTokenClaims) -> Result<UpstreamIdentity, UpstreamError> {
+        let bad = |m: &str| UpstreamError::IdToken(m.to_owned());
         // OIDC Core §3.1.3.7: several audiences need an `azp` naming this client.
-        let several = claims
-            .get("aud")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.len() > 1);
-        match claims.get("azp").and_then(Value::as_str) {
-            Some(azp) if azp != self.settings.client_id => {
-                return Err(bad("azp is another client".into()))
+        match claims.authorized_party() {
+            Some(azp) if azp.as_str() != self.settings.client_id => {
+                return Err(bad("azp is another client"))
             }
-            None if several => return Err(bad("several audiences and no azp".into())),
+            None if claims.audiences().len() > 1 => {
+                return Err(bad("several audiences and no azp"))
+            }
             _ => {}
         }
-        let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-        if !crate::crypto::constant_time_eq(got.as_bytes(), nonce.as_bytes()) {
-            return Err(bad("nonce mismatch".into()));
+        let subject = claims.subject().as_str();
+        if subject.is_empty() || subject.len() > 255 {
+            return Err(bad("sub is missing or too long"));
         }
-        let subject = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && s.len() <= 255)
-            .ok_or_else(|| bad("sub is missing or too long".into()))?
-            .to_owned();
-        Ok(UpstreamIdentity { subject, claims })
+        Ok(UpstreamIdentity {
+            subject: subject.to_owned(),
+            claims: claims_map(claims).map_err(UpstreamError::IdToken)?,
+        })
     }
 
     /// Discovers the provider now (start-up warm-up; failures are retried on first use).
