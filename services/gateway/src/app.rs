@@ -128,6 +128,7 @@ impl Application {
                 Arc::clone(&audit_store),
                 config.audit.queue_capacity,
                 config.audit.batch_max,
+                Duration::from_millis(config.audit.linger_ms),
                 metrics.clone(),
             );
             background.push(writer);

@@ -31,10 +31,17 @@ impl AuditSink {
         store: Arc<dyn AuditStore>,
         capacity: usize,
         batch_max: usize,
+        linger: Duration,
         metrics: GatewayMetrics,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(write_loop(store, rx, batch_max.max(1), metrics.clone()));
+        let task = tokio::spawn(write_loop(
+            store,
+            rx,
+            batch_max.max(1),
+            linger,
+            metrics.clone(),
+        ));
         (
             Self {
                 tx: Some(tx),
@@ -75,10 +82,21 @@ async fn write_loop(
     store: Arc<dyn AuditStore>,
     mut rx: mpsc::Receiver<NewAuditEntry>,
     batch_max: usize,
+    linger: Duration,
     metrics: GatewayMetrics,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut batch, batch_max).await > 0 {
+        // Gather what arrives within `linger` into the same transaction: a few commits a
+        // second instead of one per request.
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < batch_max {
+            let room = batch_max - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         metrics.audit_queue.sub(batch.len() as i64);
         let mut attempt = 0u32;
         loop {

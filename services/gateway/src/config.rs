@@ -91,6 +91,8 @@ pub struct AuditSettings {
     pub queue_capacity: usize,
     /// Entries written per transaction at most.
     pub batch_max: usize,
+    /// How long the writer gathers entries into one transaction, in milliseconds.
+    pub linger_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -148,7 +150,8 @@ impl Default for GatewayConfig {
                 retention_days: 365,
                 retention_interval_s: 3_600,
                 queue_capacity: 10_000,
-                batch_max: 256,
+                batch_max: 512,
+                linger_ms: 100,
             },
         }
     }
