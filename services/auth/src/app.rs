@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
-use aurum_http::{HttpMetrics, Ops, Readiness};
+use actix_web::{web, App};
+use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::DynsecBroker;
 use aurum_ports::{ClientStore, GrantStore, SecurityEventStore, UserStore};
 use aurum_postgres::{connect_pool, PgAuthStore, PgDeviceStore, PgHealth};
-use tokio::task::JoinHandle;
 
 use crate::brute_force::BruteForce;
 use crate::config::{AuthConfig, AuthSettings};
@@ -127,19 +125,9 @@ pub async fn build_state(
 }
 
 /// A built, running service.
+#[derive(Debug)]
 pub struct Application {
-    port: u16,
-    server: Server,
-    handle: ServerHandle,
-    background: Vec<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish()
-    }
+    server: RunningServer,
 }
 
 impl Application {
@@ -165,50 +153,31 @@ impl Application {
             http_metrics,
             config.http.body_limit_bytes,
         );
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(HttpMetrics::observe))
-                .wrap(from_fn(aurum_http::request_context))
-                .app_data(state.clone())
-                .configure(|c| ops.configure(c))
-                .configure(routes::configure)
-        })
-        .listen(listener)
-        .map_err(|source| aurum_http::ListenError {
-            addr: format!("{}:{port}", config.http.host),
-            source,
-        })?
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout_s)
-        .run();
-        let handle = server.handle();
+        let server = aurum_http::start(
+            move || {
+                App::new()
+                    .wrap(from_fn(HttpMetrics::observe))
+                    .wrap(from_fn(aurum_http::request_context))
+                    .app_data(state.clone())
+                    .configure(|c| ops.configure(c))
+                    .configure(routes::configure)
+            },
+            listener,
+            config.http.shutdown_timeout_s,
+        )?;
         tracing::info!(port, issuer = %config.auth.issuer, "auth service listening");
         Ok(Self {
-            port,
-            server,
-            handle,
-            background,
+            server: RunningServer::new(server, port, background),
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.handle.clone();
-        let server = tokio::spawn(self.server);
-        aurum_http::shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        handle.stop(true).await;
-        for t in self.background {
-            t.abort();
-        }
-        match server.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        self.server.run_until_stopped().await
     }
 }
 

@@ -4,10 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
-use aurum_http::{shutdown_signal, HttpMetrics, Ops, Readiness};
+use actix_web::{web, App};
+use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::Consumer;
 use aurum_ports::{TelemetryMaintenance, TelemetryStore};
 use aurum_postgres::{
@@ -58,21 +57,18 @@ pub enum StartError {
 
 /// A built, running service.
 pub struct Application {
-    port: u16,
-    server: Server,
-    handle: ServerHandle,
+    server: RunningServer,
     consumer: Option<Consumer>,
     inbound: Option<mpsc::Sender<Inbound>>,
     pipeline: JoinHandle<()>,
     writers: Writers,
     features: Option<FeatureTask>,
-    background: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("port", &self.port)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -222,86 +218,78 @@ impl Application {
             http_metrics,
             config.http.body_limit_bytes,
         );
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(HttpMetrics::observe))
-                .wrap(from_fn(aurum_http::request_context))
-                .app_data(state.clone())
-                .configure(|c| ops.configure(c))
-                .configure(|c| {
-                    if let Some(g) = &guard {
-                        c.app_data(g.clone());
-                    }
-                })
-                .service(
-                    web::scope("/v1")
-                        .wrap(from_fn(aurum_authn::require_token))
-                        .route("/telemetry", web::post().to(routes::telemetry::post_batch))
-                        .route("/machines", web::post().to(routes::machines::register))
-                        .route("/machines", web::get().to(routes::machines::list))
-                        .route("/machines/{id}", web::get().to(routes::machines::get))
-                        .route(
-                            "/machines/{id}/telemetry",
-                            web::get().to(routes::telemetry::get_series),
-                        ),
-                )
-        })
-        .listen(listener)
-        .map_err(|source| aurum_http::ListenError {
-            addr: format!("{}:{port}", config.http.host),
-            source,
-        })?
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout_s)
-        .run();
-        let handle = server.handle();
+        let server = aurum_http::start(
+            move || {
+                App::new()
+                    .wrap(from_fn(HttpMetrics::observe))
+                    .wrap(from_fn(aurum_http::request_context))
+                    .app_data(state.clone())
+                    .configure(|c| ops.configure(c))
+                    .configure(|c| {
+                        if let Some(g) = &guard {
+                            c.app_data(g.clone());
+                        }
+                    })
+                    .service(
+                        web::scope("/v1")
+                            .wrap(from_fn(aurum_authn::require_token))
+                            .route("/telemetry", web::post().to(routes::telemetry::post_batch))
+                            .route("/machines", web::post().to(routes::machines::register))
+                            .route("/machines", web::get().to(routes::machines::list))
+                            .route("/machines/{id}", web::get().to(routes::machines::get))
+                            .route(
+                                "/machines/{id}/telemetry",
+                                web::get().to(routes::telemetry::get_series),
+                            ),
+                    )
+            },
+            listener,
+            config.http.shutdown_timeout_s,
+        )?;
         tracing::info!(port, "ingestion service listening");
         Ok(Self {
-            port,
-            server,
-            handle,
+            server: RunningServer::new(server, port, background),
             consumer,
             inbound: Some(in_tx),
             pipeline,
             writers,
             features,
-            background,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then drains: stop taking MQTT
     /// messages, finish in-flight HTTP requests, commit everything already received, and
     /// send the features of what was committed in a last batch.
-    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
-        let handle = self.handle.clone();
-        let server = tokio::spawn(self.server);
-        shutdown_signal().await;
-        tracing::info!("shutting down: draining in-flight work");
-        handle.stop(true).await;
-        if let Some(c) = self.consumer.take() {
-            c.disconnect().await;
-            drop(c);
-        }
-        drop(self.inbound.take());
-        if let Err(e) = self.pipeline.await {
-            tracing::error!(error = %e, "pipeline task failed");
-        }
-        self.writers.join().await;
-        // After the writers: the last commits feed the last feature batch.
-        if let Some(f) = self.features.take() {
-            f.shutdown().await;
-        }
-        for t in self.background {
-            t.abort();
-        }
-        match server.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            server,
+            mut consumer,
+            mut inbound,
+            pipeline,
+            writers,
+            mut features,
+        } = self;
+        server
+            .run_until_stopped_then(async move {
+                if let Some(c) = consumer.take() {
+                    c.disconnect().await;
+                    drop(c);
+                }
+                drop(inbound.take());
+                if let Err(e) = pipeline.await {
+                    tracing::error!(error = %e, "pipeline task failed");
+                }
+                writers.join().await;
+                // After the writers: the last commits feed the last feature batch.
+                if let Some(f) = features.take() {
+                    f.shutdown().await;
+                }
+            })
+            .await
     }
 }
 

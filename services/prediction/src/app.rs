@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
-use aurum_http::{HttpMetrics, Ops, Readiness};
+use actix_web::{web, App};
+use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_ports::{AlertStore, PredictionStore};
 use aurum_postgres::{
     connect_pool, PgAlertStore, PgEsgStore, PgHealth, PgModelRegistry, PgPredictionStore,
 };
-use tokio::task::JoinHandle;
 
 use crate::config::PredictionConfig;
 use crate::esg::EsgState;
@@ -53,19 +51,9 @@ pub enum StartError {
 }
 
 /// A built, running service.
+#[derive(Debug)]
 pub struct Application {
-    port: u16,
-    server: Server,
-    handle: ServerHandle,
-    background: Vec<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish()
-    }
+    server: RunningServer,
 }
 
 impl Application {
@@ -159,85 +147,66 @@ impl Application {
             http_metrics,
             config.http.body_limit_bytes,
         );
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(HttpMetrics::observe))
-                .wrap(from_fn(aurum_http::request_context))
-                .app_data(state.clone())
-                .app_data(esg.clone())
-                .configure(|c| ops.configure(c))
-                .configure(|c| {
-                    if let Some(g) = &guard {
-                        c.app_data(g.clone());
-                    }
-                })
-                .service(
-                    web::scope("/v1")
-                        .wrap(from_fn(aurum_authn::require_token))
-                        .route("/features", web::post().to(routes::features::post_batch))
-                        .route(
-                            "/machines/{id}/predict",
-                            web::post().to(routes::machines::predict),
-                        )
-                        .route(
-                            "/machines/{id}/predictions",
-                            web::get().to(routes::machines::history),
-                        )
-                        .route("/fleet/health", web::get().to(routes::fleet::health))
-                        .route("/models", web::get().to(routes::models::list))
-                        .route("/models", web::post().to(routes::models::register))
-                        .route(
-                            "/models/{version}/activate",
-                            web::post().to(routes::models::activate),
-                        )
-                        .route("/alerts", web::get().to(routes::alerts::list))
-                        .route(
-                            "/alerts/{id}/ack",
-                            web::post().to(routes::alerts::acknowledge),
-                        )
-                        .route(
-                            "/alerts/{id}/resolve",
-                            web::post().to(routes::alerts::resolve),
-                        )
-                        .configure(routes::esg::configure),
-                )
-        })
-        .listen(listener)
-        .map_err(|source| aurum_http::ListenError {
-            addr: format!("{}:{port}", config.http.host),
-            source,
-        })?
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout_s)
-        .run();
-        let handle = server.handle();
+        let server = aurum_http::start(
+            move || {
+                App::new()
+                    .wrap(from_fn(HttpMetrics::observe))
+                    .wrap(from_fn(aurum_http::request_context))
+                    .app_data(state.clone())
+                    .app_data(esg.clone())
+                    .configure(|c| ops.configure(c))
+                    .configure(|c| {
+                        if let Some(g) = &guard {
+                            c.app_data(g.clone());
+                        }
+                    })
+                    .service(
+                        web::scope("/v1")
+                            .wrap(from_fn(aurum_authn::require_token))
+                            .route("/features", web::post().to(routes::features::post_batch))
+                            .route(
+                                "/machines/{id}/predict",
+                                web::post().to(routes::machines::predict),
+                            )
+                            .route(
+                                "/machines/{id}/predictions",
+                                web::get().to(routes::machines::history),
+                            )
+                            .route("/fleet/health", web::get().to(routes::fleet::health))
+                            .route("/models", web::get().to(routes::models::list))
+                            .route("/models", web::post().to(routes::models::register))
+                            .route(
+                                "/models/{version}/activate",
+                                web::post().to(routes::models::activate),
+                            )
+                            .route("/alerts", web::get().to(routes::alerts::list))
+                            .route(
+                                "/alerts/{id}/ack",
+                                web::post().to(routes::alerts::acknowledge),
+                            )
+                            .route(
+                                "/alerts/{id}/resolve",
+                                web::post().to(routes::alerts::resolve),
+                            )
+                            .configure(routes::esg::configure),
+                    )
+            },
+            listener,
+            config.http.shutdown_timeout_s,
+        )?;
         tracing::info!(port, "prediction service listening");
         Ok(Self {
-            port,
-            server,
-            handle,
-            background,
+            server: RunningServer::new(server, port, background),
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.handle.clone();
-        let server = tokio::spawn(self.server);
-        aurum_http::shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        handle.stop(true).await;
-        for t in self.background {
-            t.abort();
-        }
-        match server.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        self.server.run_until_stopped().await
     }
 }
 

@@ -8,6 +8,7 @@ mod http_metrics;
 mod ops;
 mod problem;
 mod request_id;
+mod server;
 mod shutdown;
 
 pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
@@ -16,4 +17,5 @@ pub use http_metrics::{metrics_endpoint, HttpMetrics};
 pub use ops::{bind, ListenError, Ops};
 pub use problem::{json_config, payload_config, read_body, Problem};
 pub use request_id::{request_context, RequestId};
+pub use server::{start, RunningServer};
 pub use shutdown::shutdown_signal;
