@@ -140,6 +140,17 @@ env "${common[@]}" "AURUM_HTTP__PORT=${gateway_port}" "AURUM_AUTH__ISSUER=${issu
     "${bin}/aurum-gateway" >"${work}/gateway.log" 2>&1 &
 pids+=("$!")
 wait_http "http://127.0.0.1:${gateway_port}/healthz" 60 || { cat "${work}/gateway.log" >&2; die "the gateway did not start"; }
+# The same gateway without the audit log: what the comparison with nginx (a proxy that
+# records nothing) measures; the audited gateway above is what production runs.
+lean_port="$(free_port)"
+env "${common[@]}" "AURUM_HTTP__PORT=${lean_port}" "AURUM_AUTH__ISSUER=${issuer}" \
+    "AURUM_UPSTREAMS__INGESTION__URL=http://127.0.0.1:${backend_port}" \
+    AURUM_RATE_LIMIT__PER_PRINCIPAL__REQUESTS=100000000 AURUM_RATE_LIMIT__PER_PRINCIPAL__PER_S=1 \
+    AURUM_RATE_LIMIT__PER_TENANT__REQUESTS=100000000 AURUM_RATE_LIMIT__PER_TENANT__PER_S=1 \
+    AURUM_AUDIT__ENABLED=false \
+    "${bin}/aurum-gateway" >"${work}/gateway-lean.log" 2>&1 &
+pids+=("$!")
+wait_http "http://127.0.0.1:${lean_port}/healthz" 60 || { cat "${work}/gateway-lean.log" >&2; die "the second gateway did not start"; }
 token="$(cat "${work}/token")"
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${token}" \
     "http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}")"
@@ -159,17 +170,21 @@ tenant_headers=(-H "x-aurum-tenant: ${tenant}" -H "x-aurum-user: bench")
 direct_url="http://127.0.0.1:${backend_port}/v1/machines/${machine}"
 nginx_url="http://127.0.0.1:${nginx_port}/v1/machines/${machine}"
 gateway_url="http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}"
+lean_url="http://127.0.0.1:${lean_port}/api/v1/machines/${machine}"
 auth_header=(-H "authorization: Bearer ${token}")
 # warm-up (pools, caches)
 wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${direct_url}" >/dev/null
 wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${nginx_url}" >/dev/null
 wrk -t1 -c4 -d2s "${auth_header[@]}" "${gateway_url}" >/dev/null
+wrk -t1 -c4 -d2s "${auth_header[@]}" "${lean_url}" >/dev/null
 run direct-load "${connections}" "${direct_url}" "${tenant_headers[@]}"
 run nginx-load "${connections}" "${nginx_url}" "${tenant_headers[@]}"
 run gateway-load "${connections}" "${gateway_url}" "${auth_header[@]}"
+run lean-load "${connections}" "${lean_url}" "${auth_header[@]}"
 run direct-light "${light}" "${direct_url}" "${tenant_headers[@]}"
 run nginx-light "${light}" "${nginx_url}" "${tenant_headers[@]}"
 run gateway-light "${light}" "${gateway_url}" "${auth_header[@]}"
+run lean-light "${light}" "${lean_url}" "${auth_header[@]}"
 
 metrics="$(curl -fsS "http://127.0.0.1:${gateway_port}/metrics")"
 limited="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_rate_limited_total/ {s += $2} END {print s + 0}')"
@@ -183,10 +198,15 @@ def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     x = float(m.group(1))
     return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
-labels = {"direct": "backend direct", "nginx": "nginx -> backend", "gateway": "gateway -> backend"}
+labels = {
+    "direct": "backend direct",
+    "nginx": "nginx -> backend",
+    "lean": "gateway -> backend (tokens, rate limits; audit off)",
+    "gateway": "gateway -> backend (tokens, rate limits, audit on)",
+}
 for mode, conns in (("load", load_c), ("light", light_c)):
     rows = {}
-    for name in ("direct", "nginx", "gateway"):
+    for name in ("direct", "nginx", "lean", "gateway"):
         t = open(f"{work}/{name}-{mode}.txt").read()
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
         p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
@@ -241,6 +261,8 @@ How it is measured (deploy/scripts/bench-gateway.sh):
   principal and tenant (set too high to trigger), header rewriting, request id and trace
   context, the proxied call over a pooled connection, security headers, and an audit entry
   per request written asynchronously in batches to the hash chain in PostgreSQL.
+- The same gateway with the audit log off (`audit.enabled=false`), in its own process: the
+  comparison the target asks for (nginx records nothing); production runs with audit on.
 - wrk with the same threads, connections and duration against each, one after the other,
   after a 2 s warm-up of each; percentiles are wrk's `--latency`. Under load every path runs
   at its own maximum throughput, so its latency includes queueing; the light runs (a couple
