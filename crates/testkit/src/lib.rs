@@ -12,6 +12,20 @@ pub use broker::{Broker, BrokerTls};
 pub use db::TestDb;
 pub use proxy::TcpProxy;
 
+/// The services' logs in test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test ...`);
+/// silent otherwise. Safe to call from every test.
+pub fn init_test_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

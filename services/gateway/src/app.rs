@@ -4,16 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use async_trait::async_trait;
 use aurum_authn::{JwksVerifier, VerifierSettings};
-use aurum_http::{HttpMetrics, Ops, Readiness};
+use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_ports::{AuditStore, HealthCheck, HealthStatus};
 use aurum_postgres::{connect_pool, PgAuditStore, PgHealth};
-use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::audit::{self, AuditSink};
@@ -42,19 +40,9 @@ pub enum StartError {
     Listen(#[from] aurum_http::ListenError),
 }
 
+#[derive(Debug)]
 pub struct Application {
-    port: u16,
-    server: Server,
-    handle: ServerHandle,
-    background: Vec<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish()
-    }
+    server: RunningServer,
 }
 
 fn url(key: &'static str, v: &str) -> Result<Url, StartError> {
@@ -196,68 +184,52 @@ impl Application {
             config.http.body_limit_bytes,
         );
         let cors_settings = config.cors.clone();
-        let server = HttpServer::new(move || {
-            let mut app = App::new()
-                .wrap(from_fn(HttpMetrics::observe))
-                .wrap(cors(&cors_settings))
-                .wrap(from_fn(security_headers))
-                .wrap(from_fn(aurum_http::request_context))
-                .app_data(state.clone())
-                .app_data(doc.clone())
-                .app_data(docs_page.clone())
-                .configure(|c| ops.configure(c))
-                .route(
-                    &format!("{PREFIX}/openapi.json"),
-                    web::get().to(openapi::openapi_json),
-                )
-                .route(&format!("{PREFIX}/docs"), web::get().to(openapi::docs));
-            for (index, r) in ROUTES.iter().enumerate() {
-                app = app.route(
-                    &r.public_path(),
-                    web::method(r.method.actix())
-                        .to(move |req, payload, state| dispatch(req, payload, state, index)),
-                );
-            }
-            app.default_service(web::to(fallback))
-        })
-        .listen(listener)
-        .map_err(|source| aurum_http::ListenError {
-            addr: format!("{}:{port}", config.http.host),
-            source,
-        })?
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout_s)
-        .run();
-        let handle = server.handle();
+        let server = aurum_http::start(
+            move || {
+                let mut app = App::new()
+                    .wrap(from_fn(HttpMetrics::observe))
+                    .wrap(cors(&cors_settings))
+                    .wrap(from_fn(security_headers))
+                    .wrap(from_fn(aurum_http::request_context))
+                    .app_data(state.clone())
+                    .app_data(doc.clone())
+                    .app_data(docs_page.clone())
+                    .configure(|c| ops.configure(c))
+                    .route(
+                        &format!("{PREFIX}/openapi.json"),
+                        web::get().to(openapi::openapi_json),
+                    )
+                    .route(&format!("{PREFIX}/docs"), web::get().to(openapi::docs));
+                for (index, r) in ROUTES.iter().enumerate() {
+                    app = app.route(
+                        &r.public_path(),
+                        web::method(r.method.actix())
+                            .to(move |req, payload, state| dispatch(req, payload, state, index)),
+                    );
+                }
+                app.default_service(web::to(fallback))
+            },
+            listener,
+            config.http.shutdown_timeout_s,
+        )?;
         tracing::info!(port, "gateway listening");
         Ok(Self {
-            port,
-            server,
-            handle,
-            background,
+            server: RunningServer::new(server, port, background),
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.handle.clone();
-        let server = tokio::spawn(self.server);
-        aurum_http::shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        handle.stop(true).await;
-        // Let the audit writer drain what the last requests queued.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        for t in self.background {
-            t.abort();
-        }
-        match server.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        self.server
+            .run_until_stopped_then(async {
+                // Let the audit writer drain what the last requests queued.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            })
+            .await
     }
 }
 

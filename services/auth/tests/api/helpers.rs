@@ -74,18 +74,7 @@ pub fn config_for(db: &TestDb, port: u16) -> AuthConfig {
     c
 }
 
-/// `TEST_LOG=1 cargo test ...` shows the service's logs.
-pub fn init_test_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
+pub use aurum_testkit::init_test_logs;
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await

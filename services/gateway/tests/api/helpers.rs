@@ -111,18 +111,7 @@ pub struct TestApp {
     pub auth: Recorder,
     _spool: tempfile::TempDir,
 }
-
-pub fn init_test_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
+pub use aurum_testkit::init_test_logs;
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await

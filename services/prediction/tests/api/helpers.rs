@@ -86,18 +86,7 @@ pub fn config_for(db: &TestDb) -> PredictionConfig {
     c
 }
 
-/// `TEST_LOG=1 cargo test ...` shows the service's logs.
-pub fn init_test_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
+pub use aurum_testkit::init_test_logs;
 
 /// A service on a fresh database with the fixture model registered and active.
 pub async fn spawn_app() -> TestApp {
