@@ -23,7 +23,7 @@ cd "${AURUMAI_ROOT}"
 # Usage: lint-images.sh [DOCKERFILE] (default: deploy/docker/Dockerfile, relative to the root).
 dockerfile="${1:-deploy/docker/Dockerfile}"
 # The values of the Dockerfile's build argument SERVICE.
-services=(aurum-ingestion aurum-prediction aurum-sim)
+services=(aurum-ingestion aurum-prediction aurum-auth aurum-gateway aurum-sim)
 hadolint_version="2.15.1"
 
 [[ -f "${dockerfile}" ]] || die "${dockerfile} not found"
