@@ -83,3 +83,22 @@ pub fn connect_options(
     }
     Ok(b)
 }
+
+/// Drops a client whose connection attempt failed, later and off the caller's thread.
+///
+/// paho may still be finishing the failed attempt on its own thread, holding a handle of the
+/// client; if that thread dropped the last handle, destroying the client there would deadlock
+/// on the library's global lock. Keeping ours for a while lets it finish first, even on a
+/// loaded machine (500 ms proved too short under a full test run).
+pub(crate) fn drop_failed_client(client: mqtt::AsyncClient) {
+    let spawned = std::thread::Builder::new()
+        .name("mqtt-drop-failed".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_secs(5));
+            drop(client);
+        });
+    if let Err(e) = spawned {
+        // Without a thread to drop it safely, keep the client rather than risk the deadlock.
+        tracing::warn!(error = %e, "cannot start a thread to drop a failed MQTT client");
+    }
+}

@@ -14,7 +14,7 @@ use paho_mqtt as mqtt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use crate::connection::{connect_options, create_client};
+use crate::connection::{connect_options, create_client, drop_failed_client};
 
 const CONTROL_TOPIC: &str = "$CONTROL/dynamic-security/v1";
 const RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";
@@ -49,6 +49,13 @@ fn device_role(username: &str) -> String {
     format!("device-{username}")
 }
 
+/// Forgets a session that failed mid-command (its client is dropped safely, later).
+fn discard(session: &mut Option<Session>) {
+    if let Some(s) = session.take() {
+        drop_failed_client(s.client);
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> BrokerAdminError {
     BrokerAdminError::Unavailable(e.to_string())
 }
@@ -69,15 +76,29 @@ impl DynsecBroker {
         let opts = connect_options(&self.settings, true)
             .map_err(unavailable)?
             .finalize();
-        tokio::time::timeout(self.timeout, client.connect(opts))
-            .await
-            .map_err(|_| unavailable("timed out connecting to the broker"))?
-            .map_err(unavailable)?;
-        tokio::time::timeout(self.timeout, client.subscribe(RESPONSE_TOPIC, mqtt::QOS_1))
-            .await
-            .map_err(|_| unavailable("timed out subscribing to the plugin's answers"))?
-            .map_err(unavailable)?;
-        Ok(Session { client, answers })
+        let connected = match tokio::time::timeout(self.timeout, client.connect(opts)).await {
+            Err(_) => Err(unavailable("timed out connecting to the broker")),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Ok(Ok(_)) => {
+                match tokio::time::timeout(
+                    self.timeout,
+                    client.subscribe(RESPONSE_TOPIC, mqtt::QOS_1),
+                )
+                .await
+                {
+                    Err(_) => Err(unavailable("timed out subscribing to the plugin's answers")),
+                    Ok(Err(e)) => Err(unavailable(e)),
+                    Ok(Ok(_)) => Ok(()),
+                }
+            }
+        };
+        match connected {
+            Ok(()) => Ok(Session { client, answers }),
+            Err(e) => {
+                drop_failed_client(client);
+                Err(e)
+            }
+        }
     }
 
     /// Sends one batch and checks every answer; an answer whose error is in `tolerated` counts
@@ -113,7 +134,7 @@ impl DynsecBroker {
             .map_err(|_| "timed out")
             .and_then(|r| r.map_err(|_| "refused"))
         {
-            *guard = None;
+            discard(&mut guard);
             return Err(unavailable(format!("cannot send to the plugin: {e}")));
         }
 
@@ -124,11 +145,11 @@ impl DynsecBroker {
             let msg = match next {
                 Ok(Ok(Some(msg))) => msg,
                 Ok(Ok(None)) | Ok(Err(_)) => {
-                    *guard = None;
+                    discard(&mut guard);
                     return Err(unavailable("lost the broker connection awaiting an answer"));
                 }
                 Err(_) => {
-                    *guard = None;
+                    discard(&mut guard);
                     return Err(unavailable("the plugin did not answer in time"));
                 }
             };

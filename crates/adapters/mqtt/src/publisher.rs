@@ -6,7 +6,7 @@ use std::time::Duration;
 use aurum_config::MqttSettings;
 use paho_mqtt as mqtt;
 
-use crate::connection::{connect_options, create_client, MqttError};
+use crate::connection::{connect_options, create_client, drop_failed_client, MqttError};
 
 /// A connected publisher.
 pub struct Publisher {
@@ -29,13 +29,7 @@ impl Publisher {
             .max_inflight(max_inflight)
             .finalize();
         if let Err(e) = client.connect(opts).await {
-            // paho may still be finishing the failed attempt on its own thread; if that thread
-            // dropped the last handle, destroying the client there would deadlock. Let it finish
-            // first, then drop ours off the async runtime.
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(500));
-                drop(client);
-            });
+            drop_failed_client(client);
             return Err(e.into());
         }
         Ok(Self { client })
