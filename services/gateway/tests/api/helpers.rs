@@ -289,17 +289,27 @@ impl TestApp {
 
     /// The tenant's audit entries once at least `n` are stored.
     pub async fn audit_entries(&self, n: usize) -> Value {
+        self.audit_log_where(&format!("at least {n} entries"), |entries| {
+            entries.len() >= n
+        })
+        .await
+    }
+
+    /// The tenant's audit log once `ready` holds for its entries (they are written
+    /// asynchronously, and reading the log is itself recorded, so counting alone can be
+    /// satisfied early).
+    pub async fn audit_log_where(&self, what: &str, ready: impl Fn(&[Value]) -> bool) -> Value {
         let token = self.token("admin");
         let mut last = Value::Null;
         for _ in 0..100 {
             let r = self.get("/api/v1/audit?limit=1000", &token).await;
             assert_eq!(r.status(), 200);
             last = r.json().await.unwrap();
-            if last["entries"].as_array().unwrap().len() >= n {
+            if ready(last["entries"].as_array().unwrap()) {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("fewer than {n} audit entries: {last}");
+        panic!("the audit log never had {what}: {last}");
     }
 }
