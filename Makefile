@@ -13,11 +13,13 @@ CARGO ?= cargo
 # Extra arguments for one benchmark script, e.g. `make bench-ingest BENCH_ARGS="--help"`
 # (`make bench` runs both with their defaults).
 BENCH_ARGS ?=
+# Arguments for `make secrets`, e.g. ARGS="--format env --out deploy.env".
+ARGS ?=
 
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint helm-lint backup-check secrets
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -39,12 +41,14 @@ build-deps: ## Install only the build dependencies (cmake, pkg-config, libssl-de
 build: build-deps ## Build the workspace (debug profile)
 	cd "$(ROOT)" && $(CARGO) build --workspace
 
-test: deps ## Run every test of the workspace (nextest when installed)
+test: deps ## Run every test: the workspace's (nextest when installed), the chart's, backup and restore
 	cd "$(ROOT)" && if command -v cargo-nextest >/dev/null 2>&1; then \
 		env -u RUST_LOG $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		env -u RUST_LOG $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	bash "$(SCRIPTS)/helm-lint.sh"
+	bash "$(SCRIPTS)/backup-restore-check.sh"
 
 lint: build-deps ## rustfmt check and clippy with warnings denied
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
@@ -75,6 +79,15 @@ bench-gateway: ## Gateway overhead: backend direct vs nginx vs gateway under wrk
 
 clean-demo: ## Remove the demo's local state (.aurumai/: logs, spool, broker data); the database stays
 	rm -rf -- "$(ROOT)/.aurumai"
+
+helm-lint: ## Render the Helm chart (default and production values), lint it, validate against the Kubernetes schemas, policy check
+	bash "$(SCRIPTS)/helm-lint.sh"
+
+backup-check: ## Backup and restore drill against the local PostgreSQL: dump, encrypt, drop, restore, compare row counts
+	bash "$(SCRIPTS)/backup-restore-check.sh"
+
+secrets: ## Generate a new deployment's secrets: make secrets ARGS="--format k8s|env --out FILE" (never printed)
+	bash "$(SCRIPTS)/secrets.sh" $(ARGS)
 
 images-lint: ## Lint deploy/docker/Dockerfile: hadolint + image policy (pinned bases, non-root USER, STOPSIGNAL)
 	bash "$(SCRIPTS)/lint-images.sh"
