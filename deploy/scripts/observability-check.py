@@ -16,7 +16,8 @@ What fails the check:
     an alert without expr, `for`, a severity label (warning or critical), a summary, a
     description or a runbook_url; a runbook_url whose anchor is not a heading (or <a id>) of
     docs/alerts.md; a heading of docs/alerts.md named like an alert that does not exist; no
-    certificate alert at 14 days (warning) and 3 days (critical).
+    certificate alert at 14 days (warning) and 3 days (critical); a link of docs/alerts.md to
+    a heading of its own that does not exist.
   every query (panels, template variables, rules): a PromQL syntax error (with promql-parser);
     a metric name no Rust source under crates/ or services/ defines ("aurum_..."/"http_..."
     string literals; _bucket/_sum/_count of a histogram count as the histogram; `up` is
@@ -758,6 +759,11 @@ def main(argv: list[str]) -> int:
     anchors, sections = (doc_anchors(docs_path) if docs_path.is_file() else (set(), []))
     if not docs_path.is_file():
         problems.append("docs/alerts.md is missing")
+    else:
+        # Its own links between sections (the runbook's table of contents, cross-references).
+        for anchor in re.findall(r"\]\(#([^)\s]+)\)", docs_path.read_text(encoding="utf-8")):
+            if anchor not in anchors:
+                problems.append(f"docs/alerts.md: link to #{anchor}, which is not a heading")
     alert_count = 0
     if not rules_path.is_file():
         problems.append("deploy/prometheus/alerts.yaml is missing")
