@@ -47,6 +47,7 @@ test: deps ## Run every test: the workspace's (nextest when installed), the char
 	else \
 		env -u RUST_LOG $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	bash "$(SCRIPTS)/observability-check.sh"
 	bash "$(SCRIPTS)/helm-lint.sh"
 	bash "$(SCRIPTS)/backup-restore-check.sh"
 
