@@ -300,6 +300,14 @@ INSERT INTO auth.security_events (at, event, tenant_id, username, ip)
 SELECT timestamptz '2026-03-01' + s * interval '1 h', 'login_failed', 'demo', 'admin@demo', '192.0.2.' || s
   FROM generate_series(1, 12) AS s;
 INSERT INTO auth.login_attempts (key, failures, last_failure_at) VALUES ('user:admin@demo', 2, '2026-03-01');
+INSERT INTO auth.authorization_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
+                                      session_id, auth_time, family_id, expires_at)
+VALUES (repeat('d', 64), 'web', '00000000-0000-4000-8000-000000000001', 'https://app.example.org/cb', 'openid',
+        'n-1', repeat('e', 43), '00000000-0000-4000-8000-0000000000e1', '2026-03-01',
+        '00000000-0000-4000-8000-0000000000f2', '2026-03-01 00:01:00+00');
+INSERT INTO auth.revoked_access_tokens (jti, expires_at) VALUES ('jti-1', '2026-03-01 01:00:00+00');
+INSERT INTO auth.federation_pending (state_hash, provider, browser_hash, nonce, pkce_verifier, login_request, expires_at)
+VALUES (repeat('f', 64), 'corp', repeat('0', 64), 'n-2', 'verifier', 'signed-login-form', '2026-03-01 00:10:00+00');
 COMMIT;
 
 BEGIN;
@@ -320,8 +328,9 @@ n_tables="$(grep -c '^rows ' "${work}/before.txt")"
 n_rows="$(awk '$1 == "rows" { s += $3 } END { print s + 0 }' "${work}/before.txt")"
 n_nonempty="$(awk '$1 == "rows" && $3 > 0 { n++ } END { print n + 0 }' "${work}/before.txt")"
 n_facts="$(wc -l <"${work}/before.txt")"
-[[ "${n_nonempty}" -ge 20 ]] || fail "only ${n_nonempty} tables have rows: the seed data did not load"
+[[ "${n_nonempty}" -eq "${n_tables}" ]] || fail "only ${n_nonempty} of ${n_tables} tables have rows: the seed data did not load"
 log "snapshot: ${n_tables} tables (${n_nonempty} with rows), ${n_rows} rows, ${n_facts} facts compared"
+log "rows per table: $(awk '$1 == "rows" { printf "%s%s=%s", sep, $2, $3; sep = " " }' "${work}/before.txt")"
 
 # --- 2. Keys and the backup. ---
 step "throw-away age keys and aurum-backup"
@@ -531,12 +540,14 @@ if [[ -z "${pg_bin}" ]]; then
     warn "no initdb (PostgreSQL server binaries) on this machine: the restore into a new cluster is skipped"
 else
     step "a throw-away cluster ($("${pg_bin}/postgres" --version | awk '{ print $3 }')) for the new-server restore"
-    cluster_dir="$(mktemp -d "${TMPDIR:-/tmp}/aurum-backup-cluster.XXXXXX")"
     if [[ "${EUID}" -eq 0 ]]; then
+        # Under /tmp, not TMPDIR: the postgres user must be able to reach it.
+        cluster_dir="$(mktemp -d /tmp/aurum-backup-cluster.XXXXXX)"
         id postgres >/dev/null 2>&1 || fail "running as root, but there is no postgres user to run a cluster as"
         chown postgres: "${cluster_dir}"
         as_pg_owner=(runuser -u postgres --)
     else
+        cluster_dir="$(mktemp -d "${TMPDIR:-/tmp}/aurum-backup-cluster.XXXXXX")"
         as_pg_owner=(env)
     fi
     chmod 700 "${cluster_dir}"
