@@ -33,6 +33,10 @@ pub struct MachineFeatures {
     pub features: FeatureVector,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activity: Vec<ActivityRecord>,
+    /// W3C `traceparent` of a sampled message behind these features: prediction continues
+    /// that trace for this machine, so device -> ingestion -> prediction -> alert is one trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A rate metric integrated over `[from, to)`: `amount` is the rate times hours (litres for

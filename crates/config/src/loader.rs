@@ -19,6 +19,7 @@ const SECRET_KEYS: &[&str] = &[
     "signing_key",
     "client_secret",
     "bootstrap_password",
+    "key_encryption_key",
 ];
 
 /// `AURUM_DATABASE__PASSWORD_FILE` -> `Some("database.password")`.
@@ -152,6 +153,10 @@ mod tests {
         assert_eq!(
             secret_file_key("AURUM_DATABASE__PASSWORD_FILE").as_deref(),
             Some("database.password")
+        );
+        assert_eq!(
+            secret_file_key("AURUM_AUTH__KEY_ENCRYPTION_KEY_FILE").as_deref(),
+            Some("auth.key_encryption_key")
         );
         assert_eq!(secret_file_key("AURUM_MQTT__CA_FILE"), None);
         assert_eq!(secret_file_key("OTHER_PASSWORD_FILE"), None);

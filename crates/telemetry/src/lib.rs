@@ -7,15 +7,21 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
+mod json_log;
+mod sampler;
 mod service_main;
 
+pub use json_log::{
+    current_traceparent, record_trace_ids, JsonWithCorrelation, CORRELATION_FIELDS,
+};
 pub use prometheus;
+pub use sampler::{RootDecision, SamplerError, SamplerSpec};
 pub use service_main::run_service;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +32,10 @@ pub enum TelemetryError {
     Exporter(String),
     #[error("a global subscriber is already set: {0}")]
     AlreadySet(String),
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+    #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported (grpc or http/protobuf)")]
+    Protocol(String),
 }
 
 /// Keeps the tracer provider alive; dropping it flushes pending spans.
@@ -44,7 +54,11 @@ impl Drop for TelemetryGuard {
 }
 
 /// The OTLP endpoint: the service's config wins, then the standard variable.
+/// `OTEL_SDK_DISABLED=true` turns export off whatever is configured.
 fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
+    if std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return None;
+    }
     settings
         .otlp_endpoint
         .clone()
@@ -52,11 +66,16 @@ fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn protocol(settings: &TelemetrySettings) -> OtlpProtocol {
-    match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-        Ok("grpc") => OtlpProtocol::Grpc,
-        Ok("http/protobuf") => OtlpProtocol::HttpProtobuf,
-        _ => settings.otlp_protocol,
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` (or its traces-only variant) wins over the config; a value
+/// this exporter cannot speak (`http/json`) is refused rather than silently replaced.
+fn protocol(settings: &TelemetrySettings) -> Result<OtlpProtocol, TelemetryError> {
+    let var = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"));
+    match var.as_deref().map(str::trim) {
+        Err(_) | Ok("") => Ok(settings.otlp_protocol),
+        Ok("grpc") => Ok(OtlpProtocol::Grpc),
+        Ok("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),
+        Ok(other) => Err(TelemetryError::Protocol(other.to_owned())),
     }
 }
 
@@ -71,14 +90,12 @@ pub fn tracer_provider(
         .with_service_name(service)
         .with_attribute(KeyValue::new("service.namespace", "aurumai"))
         .build();
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        settings.sampling_ratio.clamp(0.0, 1.0),
-    )));
+    let sampler = SamplerSpec::from_env(settings.sampling_ratio)?.build();
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_sampler(sampler);
     if let Some(endpoint) = otlp_endpoint(settings) {
-        let exporter = match protocol(settings) {
+        let exporter = match protocol(settings)? {
             OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(endpoint)
@@ -119,10 +136,8 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> Result<TelemetryGuar
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .event_format(JsonWithCorrelation::new())
                     .with_writer(std::io::stdout),
             )
             .try_init(),

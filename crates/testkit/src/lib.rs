@@ -3,13 +3,16 @@
 //! - [`TestDb`]: a uniquely named database on the local PostgreSQL, dropped afterwards.
 //! - [`Broker`]: a Mosquitto process of the test's own on a free port, restartable.
 //! - [`TcpProxy`]: a proxy in front of a dependency that a test can cut and restore.
+//! - [`OtlpReceiver`]: an OTLP/HTTP endpoint that decodes and keeps the spans it receives.
 
 mod broker;
 mod db;
+mod otlp;
 mod proxy;
 
 pub use broker::{Broker, BrokerTls};
 pub use db::TestDb;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::TcpProxy;
 
 /// The services' logs in test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test ...`);

@@ -81,12 +81,19 @@ pub async fn run_pipeline(
     max_payload_bytes: usize,
 ) {
     while let Some(inbound) = rx.recv().await {
-        let span = tracing::info_span!("ingest_mqtt_message", messaging.destination = %inbound.record.topic);
+        let span = tracing::info_span!(
+            "ingest_mqtt_message",
+            messaging.destination = %inbound.record.topic,
+            otel.kind = "consumer",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
         if let Some(tp) = &inbound.record.traceparent {
             let carrier = HashMap::from([("traceparent".to_owned(), tp.clone())]);
             let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
             let _ = span.set_parent(parent);
         }
+        aurum_telemetry::record_trace_ids(&span);
         let item = process_with_retry(&ingestor, &inbound, max_payload_bytes)
             .instrument(span)
             .await;

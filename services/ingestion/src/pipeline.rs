@@ -247,6 +247,7 @@ impl Ingestor {
                             id: msg.machine_id.clone(),
                             machine_type: known.machine_type,
                             site: known.site,
+                            traceparent: aurum_telemetry::current_traceparent(),
                         });
                     }
                     return Ok(processed);

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod esg;
+pub mod machine_traces;
 pub mod metrics;
 pub mod models;
 pub mod routes;

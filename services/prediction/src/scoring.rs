@@ -17,6 +17,7 @@ use aurum_proto::features::{ActivityRecord, FeatureBatch, MachineFeatures};
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::machine_traces::MachineTraces;
 use crate::metrics::PredictionMetrics;
 use crate::models::{ActiveModel, ModelService};
 
@@ -110,6 +111,7 @@ impl Scorer {
             .with_label_values(&["features"])
             .start_timer();
         let received = batch.vectors.len();
+        let traces = MachineTraces::open(&batch.vectors);
         let model = self.models.current();
         // Scoring is CPU work: off the async workers for big batches.
         let (scored, rejected) = match model.clone() {
@@ -134,7 +136,14 @@ impl Scorer {
         let unscored = scored.iter().filter(|s| s.prediction.is_none()).count();
         counted("unscored", unscored);
         counted("scored", scored.len() - unscored);
-        let tracked = self.persist(&scored, model.as_deref()).await?;
+        if !traces.is_empty() {
+            for s in &scored {
+                if let Some(p) = &s.prediction {
+                    traces.record_prediction(&s.machine.tenant_id, &s.machine.machine_id, p);
+                }
+            }
+        }
+        let tracked = self.persist(&scored, model.as_deref(), &traces).await?;
         timer.observe_duration();
         Ok((
             BatchReport {
@@ -190,7 +199,8 @@ impl Scorer {
             prediction: Some(prediction.clone()),
             activity: Vec::new(),
         }];
-        self.persist(&scored, Some(&model)).await?;
+        self.persist(&scored, Some(&model), &MachineTraces::default())
+            .await?;
         timer.observe_duration();
         Ok(prediction)
     }
@@ -200,6 +210,7 @@ impl Scorer {
         &self,
         scored: &[Scored],
         model: Option<&ActiveModel>,
+        traces: &MachineTraces,
     ) -> Result<Vec<TrackedMachine>, ScoringError> {
         let identities: Vec<MachineIdentity> = scored.iter().map(|s| s.machine.clone()).collect();
         let tracked = self.store.track(&identities).await?;
@@ -215,6 +226,11 @@ impl Scorer {
             .collect();
         self.store.save(&rows).await?;
         self.alerts.apply(&updates).await?;
+        let by_key: HashMap<MachineKey, &TrackedMachine> = if traces.is_empty() {
+            HashMap::new()
+        } else {
+            tracked.iter().map(|t| (t.key, t)).collect()
+        };
         for u in &updates {
             let change = match u.change {
                 AlertChange::Raise { .. } => "raised",
@@ -225,6 +241,9 @@ impl Scorer {
                 .alerts
                 .with_label_values(&[u.category.as_str(), change])
                 .inc();
+            if let Some(t) = by_key.get(&u.machine) {
+                traces.record_alert(&t.tenant_id, &t.machine_id, u.category, change);
+            }
         }
         Ok(tracked)
     }

@@ -10,7 +10,6 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -83,6 +82,7 @@ pub async fn request_context(
         "http_request",
         request_id = %id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         http.method = %req.method(),
         http.route = tracing::field::Empty,
         url.path = %req.path(),
@@ -94,10 +94,7 @@ pub async fn request_context(
     });
     // An error here only means no OpenTelemetry layer is installed (tests): ids still work.
     let _ = span.set_parent(parent);
-    let trace_id = span.context().span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", tracing::field::display(trace_id));
-    }
+    aurum_telemetry::record_trace_ids(&span);
     if let Some(route) = req.match_pattern() {
         span.record("http.route", route.as_str());
     }

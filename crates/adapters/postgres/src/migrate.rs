@@ -1,7 +1,6 @@
 //! Embedded migrations, run as the administrator, and the service role's password.
 
 use aurum_config::DatabaseSettings;
-use diesel::sql_types::Text;
 use diesel_async::{AsyncMigrationHarness, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
@@ -42,32 +41,67 @@ pub async fn migrate(settings: &DatabaseSettings) -> Result<Vec<String>, Migrate
         .collect();
     let mut conn = harness.into_inner();
 
-    // The service logs in with its own role; give it the configured password. The value goes
-    // in as a bind parameter and is quoted by the server, never spliced into SQL here.
+    // The service logs in with its own role; give it the configured password.
     if let Some(pw) = &settings.password {
         if settings
             .admin_user
             .as_deref()
             .is_some_and(|a| a != settings.user)
         {
-            if !SERVICE_ROLES.contains(&settings.user.as_str()) {
-                return Err(MigrateError::UnknownRole(settings.user.clone()));
-            }
-            diesel::sql_query(
-                "SELECT set_config('aurum.role_password', $1, true), \
-                 set_config('aurum.role_name', $2, true)",
-            )
-            .bind::<Text, _>(pw.expose_secret())
-            .bind::<Text, _>(&settings.user)
-            .execute(&mut conn)
-            .await?;
-            diesel::sql_query(
-                "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', \
-                 current_setting('aurum.role_name'), current_setting('aurum.role_password')); END $$",
-            )
-            .execute(&mut conn)
-            .await?;
+            let statement = set_password_statement(&settings.user, pw.expose_secret())?;
+            diesel::sql_query(statement).execute(&mut conn).await?;
         }
     }
     Ok(applied)
+}
+
+/// `ALTER ROLE` with a SCRAM-SHA-256 verifier computed here: the password itself never
+/// reaches the server, so no statement or server log can show it. One statement, no
+/// session state (works through PgBouncer in transaction mode). The role must be one of
+/// [`SERVICE_ROLES`] (plain identifiers), and a verifier is base64 with `$` and `:`
+/// separators: neither can break out of its quoting.
+fn set_password_statement(role: &str, password: &str) -> Result<String, MigrateError> {
+    let role = SERVICE_ROLES
+        .iter()
+        .find(|r| **r == role)
+        .ok_or_else(|| MigrateError::UnknownRole(role.to_owned()))?;
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    if !verifier
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=$:-".contains(c))
+    {
+        return Err(MigrateError::Migration(
+            "unexpected characters in a SCRAM verifier".into(),
+        ));
+    }
+    Ok(format!("ALTER ROLE \"{role}\" PASSWORD '{verifier}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_role_gets_a_scram_verifier_never_the_password() {
+        let password = "it's a secret; DROP TABLE x --";
+        let sql = set_password_statement("aurumai_gateway", password).unwrap();
+        assert!(
+            sql.starts_with("ALTER ROLE \"aurumai_gateway\" PASSWORD 'SCRAM-SHA-256$4096:"),
+            "{sql}"
+        );
+        assert!(!sql.contains(password));
+        // A fresh salt every time.
+        assert_ne!(
+            sql,
+            set_password_statement("aurumai_gateway", password).unwrap()
+        );
+    }
+
+    #[test]
+    fn only_the_service_roles_are_managed() {
+        assert!(matches!(
+            set_password_statement("postgres", "x"),
+            Err(MigrateError::UnknownRole(r)) if r == "postgres"
+        ));
+    }
 }

@@ -63,6 +63,9 @@ pub struct MachineRef {
     pub machine_type: MachineType,
     /// The site it is registered at, sent with its features.
     pub site: Option<SiteId>,
+    /// The sampled trace the message was processed in (W3C `traceparent`): the machine's
+    /// next feature vector carries it, so prediction's work joins the device's trace.
+    pub traceparent: Option<String>,
 }
 
 /// One committed message's readings.
@@ -281,6 +284,7 @@ mod tests {
             id: MachineId::parse("T-1").unwrap(),
             machine_type: MachineType::HaulTruck,
             site: None,
+            traceparent: None,
         };
         let origins = HashMap::from([(MachineKey(1), machine)]);
         // seq 2 twice in one write (a redelivery), seq 3 already stored, machine 9 unknown.

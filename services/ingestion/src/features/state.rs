@@ -55,6 +55,8 @@ struct MachineState {
     dirty: bool,
     /// Wall clock of the last data, for idle eviction.
     last_seen: Instant,
+    /// The trace of the newest traced message since the last emission.
+    traceparent: Option<String>,
 }
 
 impl MachineState {
@@ -75,6 +77,7 @@ impl MachineState {
             latest: None,
             dirty: false,
             last_seen: now,
+            traceparent: None,
         }
     }
 
@@ -82,6 +85,9 @@ impl MachineState {
         self.last_seen = now;
         self.dirty = true;
         self.latest = Some(self.latest.map_or(obs.ts, |l| l.max(obs.ts)));
+        if obs.machine.traceparent.is_some() {
+            self.traceparent.clone_from(&obs.machine.traceparent);
+        }
         let ts = obs.ts;
 
         // The baseline is frozen by the first reading past the learning period (device time),
@@ -157,6 +163,7 @@ impl MachineState {
                 })
             })
             .collect();
+        let traceparent = self.traceparent.take();
         if features.metrics.is_empty() && activity.is_empty() {
             return None;
         }
@@ -167,6 +174,7 @@ impl MachineState {
             site_id: self.site.clone(),
             features,
             activity,
+            traceparent,
         })
     }
 }
@@ -277,6 +285,7 @@ mod tests {
                 id: MachineId::parse(machine).unwrap(),
                 machine_type: MachineType::HaulTruck,
                 site: None,
+                traceparent: None,
             },
             ts: at(s),
             readings: metrics

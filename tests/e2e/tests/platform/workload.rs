@@ -1,0 +1,118 @@
+//! What the tests do to the platform: register a truck, send an hour of its telemetry
+//! ending in anomalous readings through the gateway (prediction raises an alert), and
+//! publish one message as a provisioned device over MQTT v5 with a `traceparent` user
+//! property.
+
+use std::time::Duration;
+
+use aurum_mqtt::Publisher;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::harness::{Platform, TENANT};
+
+pub const MACHINE: &str = "TRUCK-21";
+
+fn reading(seq: u64, ts: DateTime<Utc>, vibration: f64, temperature: f64) -> Value {
+    json!({
+        "machine_id": MACHINE,
+        "seq": seq,
+        "ts": ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "metrics": {
+            "rpm": 1650.0 + (seq % 7) as f64,
+            "temperature": temperature,
+            "vibration": vibration,
+            "fuel_rate_lh": 100.0,
+            "speed_kmh": 32.0 + (seq % 4) as f64,
+            "load_tons": if seq % 20 < 10 { 220.0 } else { 0.0 },
+            "oil_pressure": 4.2 + (seq % 3) as f64 * 0.05,
+        },
+    })
+}
+
+/// What the workload sent, to find its traces by.
+pub struct Sent {
+    /// `X-Request-ID` of the anomalous request through the gateway.
+    pub request_id: String,
+    /// The trace id the device put in its MQTT message's `traceparent`.
+    pub device_trace_id: String,
+    pub device_span_id: String,
+}
+
+pub async fn run(platform: &mut Platform) -> Sent {
+    let token = platform.console_token().await;
+    let r = platform
+        .api(Method::POST, "/machines", &token)
+        .json(&json!({"id": MACHINE, "machine_type": "haul_truck", "site": "pit-a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    // An hour of a truck, one message a minute, that ends shaking and running hot.
+    let start = Utc::now() - TimeDelta::minutes(70);
+    let messages: Vec<Value> = (0..=63)
+        .map(|i| {
+            let at = start + TimeDelta::minutes(i as i64);
+            if i > 60 {
+                reading(i + 1, at, 14.0, 131.0)
+            } else {
+                reading(
+                    i + 1,
+                    at,
+                    2.8 + (i % 5) as f64 * 0.05,
+                    88.0 + (i % 3) as f64 * 0.5,
+                )
+            }
+        })
+        .collect();
+    let request_id = format!("e2e-{}", uuid::Uuid::new_v4());
+    let r = platform
+        .api(Method::POST, "/telemetry", &token)
+        .header("x-request-id", &request_id)
+        .json(&json!({ "messages": messages }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["x-request-id"], request_id.as_str());
+    // Its feature vector leaves before the device's message arrives, so each one carries
+    // its own trace (a vector carries the newest traced message's).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // A device provisioned through the gateway publishes one reading with its own trace.
+    let r = platform
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({ "machine_id": MACHINE }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let device: Value = r.json().await.unwrap();
+    let username = device["username"].as_str().unwrap().to_owned();
+    let password = device["password"].as_str().unwrap().to_owned();
+    platform.secrets.add("device-mqtt-password", &password);
+    let settings = platform
+        .broker
+        .settings("e2e-device", Some((&username, &password)));
+    let publisher = Publisher::connect(&settings, 10).await.unwrap();
+    let device_trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let device_span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let traceparent = format!("00-{device_trace_id}-{device_span_id}-01");
+    let payload = reading(65, start + TimeDelta::minutes(64), 14.5, 132.0);
+    publisher
+        .publish(
+            &format!("aurum/v1/{TENANT}/{MACHINE}/telemetry"),
+            serde_json::to_vec(&payload).unwrap(),
+            "application/json",
+            Some(&traceparent),
+        )
+        .await
+        .unwrap();
+    Sent {
+        request_id,
+        device_trace_id,
+        device_span_id,
+    }
+}
