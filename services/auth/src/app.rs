@@ -9,7 +9,7 @@ use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::DynsecBroker;
 use aurum_ports::{ClientStore, GrantStore, SecurityEventStore, UserStore};
-use aurum_postgres::{connect_pool, PgAuthStore, PgDeviceStore, PgHealth};
+use aurum_postgres::{connect_pool, PgAuthStore, PgDeviceStore, PgHealth, PoolMetrics};
 
 use crate::brute_force::BruteForce;
 use crate::config::{AuthConfig, AuthSettings};
@@ -59,6 +59,8 @@ pub enum StartError {
     Federation(#[from] crate::federation::FederationSetupError),
     #[error("device CA: {0}")]
     DeviceCa(#[from] crate::devices::CaError),
+    #[error(transparent)]
+    Certificates(#[from] aurum_http::CertificateMetricError),
 }
 
 /// The state and its store, built from configuration (also used by the CLI commands).
@@ -137,6 +139,8 @@ impl Application {
     ) -> Result<Self, StartError> {
         let http_metrics = HttpMetrics::register(&registry)?;
         let (state, pool) = build_state(&config, &registry).await?;
+        PoolMetrics::register(&pool, &registry)?;
+        aurum_http::register_certificate_expiry(&registry, &certificate_files(&config))?;
         state.keys.ensure_signing_key().await?;
         clients::seed(&state, &config.auth.clients).await?;
         if let Some(admin) = &config.auth.bootstrap_admin {
@@ -179,6 +183,20 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.run_until_stopped().await
     }
+}
+
+/// The certificate files the service reads, named for their expiry metrics: the database CA,
+/// the device broker's CA and client certificate, and the device CA.
+fn certificate_files(config: &AuthConfig) -> Vec<(&'static str, &std::path::Path)> {
+    let mut files = aurum_postgres::certificate_files(&config.database);
+    if let Some(d) = &config.devices {
+        files.extend(aurum_mqtt::certificate_files(&d.broker));
+        // Loaded only together with its key (see `build_state`).
+        if let (Some(cert), Some(_)) = (&d.ca_cert_file, &d.ca_key_file) {
+            files.push(("device_ca", cert.as_path()));
+        }
+    }
+    files
 }
 
 /// Picks up keys other replicas added, makes sure one signs, and purges expired grants.

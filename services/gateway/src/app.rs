@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aurum_authn::{JwksVerifier, VerifierSettings};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_ports::{AuditStore, HealthCheck, HealthStatus};
-use aurum_postgres::{connect_pool, PgAuditStore, PgHealth};
+use aurum_postgres::{connect_pool, PgAuditStore, PgHealth, PoolMetrics};
 use url::Url;
 
 use crate::audit::{self, AuditSink};
@@ -38,6 +38,8 @@ pub enum StartError {
     Authn(#[from] aurum_authn::AuthnError),
     #[error(transparent)]
     Listen(#[from] aurum_http::ListenError),
+    #[error(transparent)]
+    Certificates(#[from] aurum_http::CertificateMetricError),
 }
 
 #[derive(Debug)]
@@ -103,6 +105,11 @@ impl Application {
         let pool = connect_pool(&config.database)?;
         let metrics = GatewayMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
+        PoolMetrics::register(&pool, &registry)?;
+        aurum_http::register_certificate_expiry(
+            &registry,
+            &aurum_postgres::certificate_files(&config.database),
+        )?;
         let verifier = JwksVerifier::new(verifier_settings(&config)?)?;
         // The issuer may come up after the gateway: keys are fetched on first use then.
         if let Err(e) = verifier.refresh().await {

@@ -10,7 +10,8 @@ use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::Consumer;
 use aurum_ports::{TelemetryMaintenance, TelemetryStore};
 use aurum_postgres::{
-    connect_pool, PgHealth, PgMachineRegistry, PgPool, PgTelemetryMaintenance, PgTelemetryStore,
+    connect_pool, PgHealth, PgMachineRegistry, PgTelemetryMaintenance, PgTelemetryStore,
+    PoolMetrics,
 };
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -53,6 +54,8 @@ pub enum StartError {
     Listen(#[from] aurum_http::ListenError),
     #[error("invalid auth settings: {0}")]
     Auth(#[from] aurum_authn::AuthnError),
+    #[error(transparent)]
+    Certificates(#[from] aurum_http::CertificateMetricError),
 }
 
 /// A built, running service.
@@ -84,6 +87,12 @@ impl Application {
         let metrics = IngestMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let feature_metrics = FeatureMetrics::register(&registry)?;
+        PoolMetrics::register(&pool, &registry)?;
+        let mut certificates = aurum_postgres::certificate_files(&config.database);
+        if config.ingest.mqtt_enabled {
+            certificates.extend(aurum_mqtt::certificate_files(&config.mqtt));
+        }
+        aurum_http::register_certificate_expiry(&registry, &certificates)?;
         let (feed, features) = match features::start(&config.features, feature_metrics)? {
             Some((feed, task)) => (Some(feed), Some(task)),
             None => (None, None),
@@ -123,7 +132,6 @@ impl Application {
             ingest.retention_days,
             Duration::from_secs(ingest.maintenance_interval_s.max(60)),
         ))];
-        background.push(tokio::spawn(watch_pool(pool.clone(), metrics.clone())));
 
         // MQTT: broker -> spool -> pipeline -> write queue -> writers.
         let (spool, replay) = Spool::open(&ingest.spool_dir, ingest.spool_fsync_ms)?;
@@ -327,19 +335,5 @@ async fn watch_broker(connected: Arc<std::sync::atomic::AtomicBool>, metrics: In
         let up = connected.load(std::sync::atomic::Ordering::SeqCst);
         metrics.broker_connected.set(i64::from(up));
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-async fn watch_pool(pool: PgPool, metrics: IngestMetrics) {
-    loop {
-        let s = pool.state();
-        let idle = i64::from(s.idle_connections);
-        let total = i64::from(s.connections);
-        metrics.db_pool.with_label_values(&["idle"]).set(idle);
-        metrics
-            .db_pool
-            .with_label_values(&["active"])
-            .set(total - idle);
-        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }

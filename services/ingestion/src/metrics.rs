@@ -2,9 +2,7 @@
 
 use aurum_domain::RejectReason;
 use aurum_ports::Source;
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Debug, Clone)]
 pub struct IngestMetrics {
@@ -21,7 +19,6 @@ pub struct IngestMetrics {
     pub queue_depth: IntGauge,
     pub spool_pending: IntGauge,
     pub spool_errors: IntCounter,
-    pub db_pool: IntGaugeVec,
     pub broker_connected: IntGauge,
 }
 
@@ -95,13 +92,6 @@ impl IngestMetrics {
                 "aurum_ingest_spool_errors_total",
                 "Failed appends to the local spool",
             )?,
-            db_pool: IntGaugeVec::new(
-                Opts::new(
-                    "aurum_db_pool_connections",
-                    "Database pool connections by state",
-                ),
-                &["state"],
-            )?,
             broker_connected: IntGauge::new(
                 "aurum_mqtt_connected",
                 "1 while connected to the MQTT broker",
@@ -119,7 +109,6 @@ impl IngestMetrics {
         r.register(Box::new(m.queue_depth.clone()))?;
         r.register(Box::new(m.spool_pending.clone()))?;
         r.register(Box::new(m.spool_errors.clone()))?;
-        r.register(Box::new(m.db_pool.clone()))?;
         r.register(Box::new(m.broker_connected.clone()))?;
         // Every reason appears from the start, at zero, so alerts can rate() them.
         for reason in RejectReason::ALL {

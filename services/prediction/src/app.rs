@@ -10,6 +10,7 @@ use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_ports::{AlertStore, PredictionStore};
 use aurum_postgres::{
     connect_pool, PgAlertStore, PgEsgStore, PgHealth, PgModelRegistry, PgPredictionStore,
+    PoolMetrics,
 };
 
 use crate::config::PredictionConfig;
@@ -48,6 +49,8 @@ pub enum StartError {
     Listen(#[from] aurum_http::ListenError),
     #[error("invalid auth settings: {0}")]
     Auth(#[from] aurum_authn::AuthnError),
+    #[error(transparent)]
+    Certificates(#[from] aurum_http::CertificateMetricError),
 }
 
 /// A built, running service.
@@ -64,6 +67,11 @@ impl Application {
         let pool = connect_pool(&config.database)?;
         let metrics = PredictionMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
+        PoolMetrics::register(&pool, &registry)?;
+        aurum_http::register_certificate_expiry(
+            &registry,
+            &aurum_postgres::certificate_files(&config.database),
+        )?;
         let settings = &config.prediction;
 
         let models = Arc::new(ModelService::new(Arc::new(PgModelRegistry::new(

@@ -3,6 +3,7 @@
 //! and HTTP metrics.
 
 mod caller;
+mod certificates;
 mod health;
 mod http_metrics;
 mod ops;
@@ -12,6 +13,10 @@ mod server;
 mod shutdown;
 
 pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
+pub use certificates::{
+    earliest_not_after, register_certificate_expiry, CertificateExpiry, CertificateMetricError,
+    PemError,
+};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
 pub use ops::{bind, ListenError, Ops};

@@ -1,5 +1,6 @@
 //! Building paho clients and connect options from settings.
 
+use std::path::Path;
 use std::time::Duration;
 
 use aurum_config::MqttSettings;
@@ -84,6 +85,23 @@ pub fn connect_options(
     Ok(b)
 }
 
+/// The certificate files [`connect_options`] hands to the TLS layer, named for their expiry
+/// metrics: `mqtt_ca` (the broker's CA bundle) and `mqtt_client` (the client certificate of
+/// mutual TLS). None over plaintext, where they are not read.
+pub fn certificate_files(settings: &MqttSettings) -> Vec<(&'static str, &Path)> {
+    let mut files = Vec::new();
+    if !settings.is_tls() {
+        return files;
+    }
+    if let Some(ca) = &settings.ca_file {
+        files.push(("mqtt_ca", ca.as_path()));
+    }
+    if let (Some(cert), Some(_)) = (&settings.cert_file, &settings.key_file) {
+        files.push(("mqtt_client", cert.as_path()));
+    }
+    files
+}
+
 /// Drops a client whose connection attempt failed, later and off the caller's thread.
 ///
 /// paho may still be finishing the failed attempt on its own thread, holding a handle of the
@@ -100,5 +118,36 @@ pub(crate) fn drop_failed_client(client: mqtt::AsyncClient) {
     if let Err(e) = spawned {
         // Without a thread to drop it safely, keep the client rather than risk the deadlock.
         tracing::warn!(error = %e, "cannot start a thread to drop a failed MQTT client");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_files_are_those_tls_reads() {
+        let mut s = MqttSettings::local("test");
+        s.ca_file = Some("ca.pem".into());
+        s.cert_file = Some("client.pem".into());
+        assert!(certificate_files(&s).is_empty(), "plaintext reads no file");
+
+        s.url = "mqtts://broker:8883".into();
+        let names: Vec<_> = certificate_files(&s).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["mqtt_ca"],
+            "a client certificate without its key is not used"
+        );
+
+        s.key_file = Some("client.key".into());
+        let files = certificate_files(&s);
+        assert_eq!(
+            files,
+            [
+                ("mqtt_ca", Path::new("ca.pem")),
+                ("mqtt_client", Path::new("client.pem"))
+            ]
+        );
     }
 }

@@ -6,7 +6,7 @@ mod consumer;
 mod dynsec;
 mod publisher;
 
-pub use connection::{connect_options, create_client, server_uri, MqttError};
+pub use connection::{certificate_files, connect_options, create_client, server_uri, MqttError};
 pub use consumer::{Consumer, Delivery};
 pub use dynsec::DynsecBroker;
 pub use publisher::Publisher;

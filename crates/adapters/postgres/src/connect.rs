@@ -1,5 +1,6 @@
 //! The connection pool: bb8 + diesel-async over tokio-postgres, with TLS per `sslmode`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use aurum_config::{DatabaseSettings, SslMode};
@@ -62,7 +63,7 @@ pub(crate) fn pg_config(s: &DatabaseSettings, who: As) -> tokio_postgres::Config
 pub(crate) fn tls(s: &DatabaseSettings) -> Result<MakeTlsConnector, PoolError> {
     let err = |e: openssl::error::ErrorStack| PoolError::Tls(e.to_string());
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(err)?;
-    let verify = matches!(s.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
+    let verify = verifies(s.sslmode);
     if verify {
         let ca = s
             .sslrootcert
@@ -88,6 +89,19 @@ pub(crate) fn tls(s: &DatabaseSettings) -> Result<MakeTlsConnector, PoolError> {
         Ok(())
     });
     Ok(connector)
+}
+
+fn verifies(mode: SslMode) -> bool {
+    matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull)
+}
+
+/// The certificate files the pool reads, named for their expiry metrics: `database_ca`, the
+/// `sslrootcert` bundle, when `sslmode` verifies the server (otherwise it is never read).
+pub fn certificate_files(s: &DatabaseSettings) -> Vec<(&'static str, &Path)> {
+    match &s.sslrootcert {
+        Some(ca) if verifies(s.sslmode) => vec![("database_ca", ca.as_path())],
+        _ => Vec::new(),
+    }
 }
 
 pub(crate) async fn connect_one(
@@ -119,4 +133,28 @@ pub fn connect_pool(s: &DatabaseSettings) -> Result<PgPool, PoolError> {
         .connection_timeout(Duration::from_millis(s.connect_timeout_ms))
         .idle_timeout(Some(Duration::from_secs(300)))
         .build_unchecked(manager))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_ca_is_watched_only_when_it_is_used() {
+        let mut s = DatabaseSettings::local("aurum", "aurumai_ingestion");
+        s.sslrootcert = Some("ca.pem".into());
+        for (mode, used) in [
+            (SslMode::Disable, false),
+            (SslMode::Prefer, false),
+            (SslMode::Require, false),
+            (SslMode::VerifyCa, true),
+            (SslMode::VerifyFull, true),
+        ] {
+            s.sslmode = mode;
+            let files = certificate_files(&s);
+            assert_eq!(!files.is_empty(), used, "{mode:?}");
+        }
+        s.sslrootcert = None;
+        assert!(certificate_files(&s).is_empty());
+    }
 }

@@ -10,19 +10,21 @@ mod federation;
 mod machines;
 mod maintenance;
 mod migrate;
+mod pool_metrics;
 mod prediction;
 mod schema;
 mod telemetry;
 
 pub use audit::{chain_hash, PgAuditStore};
 pub use auth::PgAuthStore;
-pub use connect::{connect_pool, PgPool, PoolError};
+pub use connect::{certificate_files, connect_pool, PgPool, PoolError};
 pub use devices::PgDeviceStore;
 pub use esg::PgEsgStore;
 pub use federation::PgFederationStore;
 pub use machines::PgMachineRegistry;
 pub use maintenance::PgTelemetryMaintenance;
 pub use migrate::{migrate, MigrateError, SERVICE_ROLES};
+pub use pool_metrics::PoolMetrics;
 pub use prediction::{PgAlertStore, PgModelRegistry, PgPredictionStore};
 pub use telemetry::{PgHealth, PgTelemetryStore};
 

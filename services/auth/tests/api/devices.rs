@@ -282,6 +282,45 @@ async fn a_revoked_device_is_disconnected_and_cannot_log_in_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_cas_expiry_and_the_pool_are_on_metrics() {
+    let app = spawn_with_broker().await;
+    let metrics = app.app.metrics().await;
+    let expiry = aurum_testkit::metric_value(
+        &metrics,
+        "aurum_tls_certificate_expiry_timestamp_seconds{certificate=\"device_ca\"}",
+    )
+    .unwrap_or_else(|| panic!("no device CA expiry in\n{metrics}"));
+    // The test CA expires 30 days from now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let in_30_days = now + 30.0 * 86_400.0;
+    assert!(
+        (expiry - in_30_days).abs() < 3_600.0,
+        "{expiry} vs {in_30_days}"
+    );
+    assert_eq!(
+        aurum_testkit::metric_value(
+            &metrics,
+            "aurum_tls_certificate_read_failures_total{certificate=\"device_ca\"}"
+        ),
+        Some(0.0)
+    );
+    for series in [
+        "aurum_db_pool_connections{state=\"in_use\"}",
+        "aurum_db_pool_max_connections",
+        "aurum_db_pool_gets_timed_out_total",
+        "aurum_db_pool_gets_waited_total",
+    ] {
+        assert!(
+            aurum_testkit::metric_value(&metrics, series).is_some(),
+            "no {series} in\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_certificate_authenticates_over_mutual_tls_until_revoked() {
     let app = spawn_with_broker().await;
     let operator = app.token_with(&["operator"]).await;

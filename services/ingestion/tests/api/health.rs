@@ -47,7 +47,17 @@ async fn metrics_are_exposed_in_prometheus_format() {
         "aurum_ingest_messages_written_total",
         "aurum_ingest_queue_depth",
         "aurum_mqtt_connected",
+        "aurum_db_pool_connections{state=\"idle\"}",
+        "aurum_db_pool_connections{state=\"in_use\"}",
+        "aurum_db_pool_gets_timed_out_total",
+        "aurum_db_pool_gets_waited_total",
     ] {
         assert!(body.contains(name), "missing {name} in\n{body}");
     }
+    // Read from the pool at scrape time: the test configuration's size.
+    assert_eq!(
+        aurum_testkit::metric_value(&body, "aurum_db_pool_max_connections"),
+        Some(8.0),
+        "{body}"
+    );
 }
