@@ -255,6 +255,18 @@ impl AuthConfig {
                 if u.query().is_some() || u.fragment().is_some() {
                     bad("auth.issuer", "must not have a query or fragment".into());
                 }
+                // The path prefixes links and cookie paths (`https://host/auth` behind the
+                // gateway): plain characters only.
+                if !u
+                    .path()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b))
+                {
+                    bad(
+                        "auth.issuer",
+                        "its path may hold only letters, digits, - . _ ~ / and %-escapes".into(),
+                    );
+                }
                 match u.scheme() {
                     "https" => {}
                     "http" => {
@@ -396,6 +408,22 @@ mod tests {
         c.profile = Profile::Dev;
         c.auth.issuer = "http://auth.example.com".into();
         assert!(!c.problems().iter().any(|p| p.key == "auth.issuer"));
+    }
+
+    #[test]
+    fn an_issuer_may_have_a_plain_path() {
+        let mut c = AuthConfig::default();
+        for ok in [
+            "https://api.example.com/auth",
+            "https://api.example.com/a/b-c_d.e/",
+        ] {
+            c.auth.issuer = ok.into();
+            assert!(!c.problems().iter().any(|p| p.key == "auth.issuer"), "{ok}");
+        }
+        for bad in ["https://api.example.com/a;b", "https://api.example.com/a,b"] {
+            c.auth.issuer = bad.into();
+            assert!(c.problems().iter().any(|p| p.key == "auth.issuer"), "{bad}");
+        }
     }
 
     #[test]

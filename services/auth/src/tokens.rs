@@ -257,8 +257,37 @@ impl Tokens {
     pub fn login_form_audience() -> &'static str {
         LOGIN_FORM_AUD
     }
+
+    /// `path` as the browser reaches it: below the issuer's own path, so that links and
+    /// cookie paths work when the service is public under a prefix (`https://host/auth`
+    /// behind the gateway) as well as at a host's root.
+    pub fn public_path(&self, path: &str) -> String {
+        format!("{}{path}", issuer_path(&self.issuer))
+    }
+}
+
+/// The path of an issuer URL without its trailing slash: `""` for `https://host` and
+/// `https://host/`, `"/auth"` for `https://host/auth`.
+pub fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> i64 {
     t.timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_path;
+
+    #[test]
+    fn the_issuers_path_prefixes_public_paths() {
+        assert_eq!(issuer_path("https://api.example.com"), "");
+        assert_eq!(issuer_path("https://api.example.com/"), "");
+        assert_eq!(issuer_path("http://127.0.0.1:8083"), "");
+        assert_eq!(issuer_path("https://api.example.com/auth"), "/auth");
+        assert_eq!(issuer_path("https://api.example.com/auth/"), "/auth");
+    }
 }

@@ -21,6 +21,7 @@ use crate::openapi;
 use crate::proxy::Proxy;
 use crate::rate_limit::RateLimits;
 use crate::routes::handler::{dispatch, fallback, GatewayState};
+use crate::routes::oidc::{self, OIDC_PREFIX, OIDC_ROUTES};
 use crate::routes::{PREFIX, ROUTES};
 use crate::security_headers::security_headers;
 
@@ -214,7 +215,20 @@ impl Application {
                             .to(move |req, payload, state| dispatch(req, payload, state, index)),
                     );
                 }
-                app.default_service(web::to(fallback))
+                for (index, r) in OIDC_ROUTES.iter().enumerate() {
+                    app = app.route(
+                        &r.public_path(),
+                        web::method(r.method.actix()).to(move |req, payload, state| {
+                            oidc::passthrough(req, payload, state, index)
+                        }),
+                    );
+                }
+                app.route(OIDC_PREFIX, web::to(oidc::unknown))
+                    .route(
+                        &format!("{OIDC_PREFIX}/{{tail:.*}}"),
+                        web::to(oidc::unknown),
+                    )
+                    .default_service(web::to(fallback))
             },
             listener,
             config.http.shutdown_timeout_s,

@@ -69,8 +69,15 @@ pub struct RateLimitSettings {
     pub per_principal: Limit,
     /// Per tenant, all its users together.
     pub per_tenant: Limit,
-    /// Per client IP, for calls without a valid token.
+    /// Per client IP, for calls without a valid token and for the OpenID Connect endpoints
+    /// passed through to the auth service (`/auth/...`).
     pub per_ip_anonymous: Limit,
+    /// Key the per-IP limit on the first address of `X-Forwarded-For` instead of the
+    /// connection's peer. Only when the gateway is reachable through a proxy alone that
+    /// replaces that header with the client's address (ingress-nginx does unless
+    /// `use-forwarded-headers` is on); otherwise clients could pick their own key.
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +147,7 @@ impl Default for GatewayConfig {
                     requests: 60,
                     per_s: 60,
                 },
+                trust_forwarded_for: false,
             },
             cors: CorsSettings {
                 allowed_origins: vec!["http://localhost:3000".into()],

@@ -9,6 +9,7 @@ use utoipa::openapi::{
     ServerBuilder,
 };
 
+use crate::routes::oidc::OIDC_PREFIX;
 use crate::routes::{Method, RouteSpec, Target, PREFIX, ROUTES};
 
 fn http_method(m: Method) -> HttpMethod {
@@ -99,10 +100,14 @@ pub fn document() -> OpenApi {
             InfoBuilder::new()
                 .title("AurumAI API")
                 .version("1")
-                .description(Some(
+                .description(Some(format!(
                     "The public API of the AurumAI platform. Every route needs a bearer access \
-                     token; the tenant and the acting user come from the token.",
-                ))
+                     token; the tenant and the acting user come from the token. Tokens come \
+                     from the platform's OpenID Connect provider, public on this host under \
+                     `{OIDC_PREFIX}` (issuer `https://<host>{OIDC_PREFIX}`, discovery at \
+                     `{OIDC_PREFIX}/.well-known/openid-configuration`); those endpoints take no \
+                     bearer token and are not listed here."
+                )))
                 .build(),
         )
         .servers(Some(vec![ServerBuilder::new().url("/").build()]))
@@ -139,7 +144,8 @@ pub fn docs_html() -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>AurumAI API</title></head>\
          <body><h1>AurumAI API v1</h1><p>Machine-readable: <a href=\"{PREFIX}/openapi.json\">{PREFIX}/openapi.json</a> \
-         (OpenAPI 3). Every route needs <code>Authorization: Bearer &lt;access token&gt;</code>.</p>\
+         (OpenAPI 3). Every route needs <code>Authorization: Bearer &lt;access token&gt;</code>; \
+         tokens come from the OpenID Connect provider at <a href=\"{OIDC_PREFIX}/.well-known/openid-configuration\">{OIDC_PREFIX}</a>.</p>\
          <table><thead><tr><th>Method</th><th>Path</th><th>Least role</th><th>Service</th><th>What</th></tr></thead>\
          <tbody>\n{rows}</tbody></table></body></html>\n"
     )

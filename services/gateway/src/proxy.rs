@@ -1,6 +1,7 @@
 //! Forwarding to the services: one pooled HTTP client, per-upstream time limits, retries for
 //! idempotent methods only, hop-by-hop headers removed, the tenant and user pinned from the
-//! verified token, request id and trace context propagated.
+//! verified token, request id and trace context propagated. The OpenID Connect passthrough
+//! ([`Proxy::pass_through`]) forwards allow-listed headers only, both ways.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,8 +55,67 @@ const DROP_RESPONSE: &[&str] = &[
     "x-request-id",
 ];
 
+/// Request headers the OpenID Connect passthrough forwards (client authentication and bearer
+/// tokens, the login form's CSRF cookie, the form's type, who the browser is); the gateway adds
+/// the request id, trace context and `X-Forwarded-*`.
+pub const PASS_REQUEST: &[&str] = &[
+    "authorization",
+    "cookie",
+    "content-type",
+    "accept",
+    "user-agent",
+];
+
+/// Answer headers of the OpenID Connect passthrough: redirects, cookies, caching, the body's
+/// type, authentication challenges, and the login page's own security headers.
+pub const PASS_RESPONSE: &[&str] = &[
+    "location",
+    "set-cookie",
+    "cache-control",
+    "pragma",
+    "expires",
+    "content-type",
+    "www-authenticate",
+    "retry-after",
+    "content-security-policy",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+];
+
 /// Answers up to this size are read whole; larger ones are streamed through.
 const BUFFER_LIMIT: u64 = 256 * 1024;
+
+/// When an upstream call is attempted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Idempotent methods, after a connection failure or a 502/503.
+    Idempotent,
+    /// GET only, and only when the connection failed (nothing reached the upstream): some
+    /// GETs of the sign-in flow are single-use.
+    GetUnsent,
+}
+
+/// One upstream call, ready to send.
+struct Call<'a> {
+    name: &'static str,
+    upstream: &'a Upstream,
+    method: reqwest::Method,
+    url: String,
+    headers: reqwest::header::HeaderMap,
+    body: Bytes,
+    retry: Retry,
+    /// Which answer headers pass.
+    pass: fn(&str) -> bool,
+}
+
+fn all_but_hop_by_hop(name: &str) -> bool {
+    !DROP_RESPONSE.contains(&name)
+}
+
+fn oidc_answer_header(name: &str) -> bool {
+    PASS_RESPONSE.contains(&name)
+}
 
 #[derive(Debug, Clone)]
 pub struct Proxy {
@@ -139,14 +199,73 @@ impl Proxy {
             Err(_) => return Problem::bad_request("unsupported method").error_response(),
         };
         let headers = self.upstream_headers(req, caller);
-        let idempotent = matches!(
+        self.send(Call {
+            name,
+            upstream,
             method,
-            reqwest::Method::GET
-                | reqwest::Method::HEAD
-                | reqwest::Method::PUT
-                | reqwest::Method::DELETE
-        );
-        let attempts = if idempotent { self.retries + 1 } else { 1 };
+            url,
+            headers,
+            body,
+            retry: Retry::Idempotent,
+            pass: all_but_hop_by_hop,
+        })
+        .await
+    }
+
+    /// Passes `req` through to the auth service at `path` (its own path, e.g. `/token`) with
+    /// the query as is: allow-listed headers only, `X-Forwarded-For` with the peer appended,
+    /// `X-Forwarded-Proto`/`-Host`, the request id and trace context. No token is checked and
+    /// no tenant set: the auth service authenticates clients and users itself. Retried only
+    /// for GET when the connection failed.
+    pub async fn pass_through(&self, req: &HttpRequest, path: &str, body: Bytes) -> HttpResponse {
+        let mut url = format!("{}{path}", self.auth.url.trim_end_matches('/'));
+        if !req.query_string().is_empty() {
+            url.push('?');
+            url.push_str(req.query_string());
+        }
+        let method = match reqwest::Method::from_bytes(req.method().as_str().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return Problem::bad_request("unsupported method").error_response(),
+        };
+        self.send(Call {
+            name: "auth",
+            upstream: &self.auth,
+            method,
+            url,
+            headers: passthrough_headers(req),
+            body,
+            retry: Retry::GetUnsent,
+            pass: oidc_answer_header,
+        })
+        .await
+    }
+
+    async fn send(&self, call: Call<'_>) -> HttpResponse {
+        let Call {
+            name,
+            upstream,
+            method,
+            url,
+            headers,
+            body,
+            retry,
+            pass,
+        } = call;
+        let attempts = match retry {
+            Retry::Idempotent
+                if matches!(
+                    method,
+                    reqwest::Method::GET
+                        | reqwest::Method::HEAD
+                        | reqwest::Method::PUT
+                        | reqwest::Method::DELETE
+                ) =>
+            {
+                self.retries + 1
+            }
+            Retry::GetUnsent if method == reqwest::Method::GET => self.retries + 1,
+            _ => 1,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -158,9 +277,10 @@ impl Proxy {
                 .body(body.clone())
                 .send()
                 .await;
-            let retryable = match &sent {
-                Ok(r) => matches!(r.status().as_u16(), 502 | 503),
-                Err(e) => e.is_connect(),
+            let retryable = match (&sent, retry) {
+                (Ok(r), Retry::Idempotent) => matches!(r.status().as_u16(), 502 | 503),
+                (Ok(_), Retry::GetUnsent) => false,
+                (Err(e), _) => e.is_connect(),
             };
             if retryable && attempt < attempts {
                 self.metrics
@@ -172,7 +292,7 @@ impl Proxy {
                 continue;
             }
             return match sent {
-                Ok(r) => into_response(r).await,
+                Ok(r) => into_response(r, pass).await,
                 Err(e) => {
                     let kind = if e.is_timeout() {
                         "timeout"
@@ -185,8 +305,10 @@ impl Proxy {
                         .upstream_failures
                         .with_label_values(&[name, kind])
                         .inc();
+                    // Without the URL: its query may hold codes, states or hints.
+                    let e = e.without_url();
                     tracing::warn!(upstream = name, kind, error = %e, "upstream call failed");
-                    if e.is_timeout() {
+                    if kind == "timeout" {
                         Problem::new(
                             StatusCode::GATEWAY_TIMEOUT,
                             "upstream-timeout",
@@ -250,6 +372,62 @@ impl Proxy {
     }
 }
 
+/// The headers of a passthrough call: the allow-listed ones of the caller, then the
+/// gateway's own.
+fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut out = HeaderMap::with_capacity(PASS_REQUEST.len() + 7);
+    for (name, value) in req.headers() {
+        if !PASS_REQUEST.contains(&name.as_str()) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.append(n, v);
+        }
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    };
+    if let Some(id) = RequestId::current() {
+        set("x-request-id", id.as_str());
+    }
+    if let Some(chain) = forwarded_for(req) {
+        set("x-forwarded-for", &chain);
+    }
+    let info = req.connection_info();
+    set("x-forwarded-proto", info.scheme());
+    set("x-forwarded-host", info.host());
+    for (k, v) in trace_context(req) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            out.insert(n, v);
+        }
+    }
+    out
+}
+
+/// `X-Forwarded-For` as received (all its lines, in order) with the peer's address appended.
+fn forwarded_for(req: &HttpRequest) -> Option<String> {
+    let mut chain: Vec<String> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(peer) = req.peer_addr() {
+        chain.push(peer.ip().to_string());
+    }
+    (!chain.is_empty()).then(|| chain.join(", "))
+}
+
 /// The W3C trace context for the upstream call: injected from the current span through the
 /// configured propagator; without one (no OpenTelemetry layer) the caller's valid
 /// `traceparent`/`tracestate` pass through.
@@ -296,11 +474,11 @@ pub fn valid_traceparent(v: &str) -> bool {
         && parts[2].bytes().any(|b| b != b'0')
 }
 
-async fn into_response(r: reqwest::Response) -> HttpResponse {
+async fn into_response(r: reqwest::Response, pass: fn(&str) -> bool) -> HttpResponse {
     let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut builder = HttpResponse::build(status);
     for (name, value) in r.headers() {
-        if DROP_RESPONSE.contains(&name.as_str()) {
+        if !pass(name.as_str()) {
             continue;
         }
         builder.append_header((name.as_str(), value.as_bytes()));

@@ -1,5 +1,5 @@
 //! Rate limits per principal (token subject), per tenant, and per client IP for calls
-//! without a valid token (GCRA via governor). Answers carry the IETF draft `RateLimit-Limit`,
+//! without a valid token and for the OpenID Connect passthrough (GCRA via governor). Answers carry the IETF draft `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` headers; refusals are 429 with `Retry-After`.
 
 use std::num::NonZeroU32;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use aurum_http::{Problem, RequestId};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -102,6 +102,7 @@ pub struct RateLimits {
     principal: Limiter,
     tenant: Limiter,
     ip: Limiter,
+    trust_forwarded_for: bool,
     metrics: GatewayMetrics,
 }
 
@@ -111,6 +112,7 @@ impl std::fmt::Debug for RateLimits {
             .field("principal", &self.principal.limit)
             .field("tenant", &self.tenant.limit)
             .field("ip", &self.ip.limit)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .finish()
     }
 }
@@ -121,6 +123,7 @@ impl RateLimits {
             principal: Limiter::new(settings.per_principal),
             tenant: Limiter::new(settings.per_tenant),
             ip: Limiter::new(settings.per_ip_anonymous),
+            trust_forwarded_for: settings.trust_forwarded_for,
             metrics,
         }
     }
@@ -144,9 +147,11 @@ impl RateLimits {
         Ok(if t.remaining < p.remaining { t } else { p })
     }
 
-    /// A call without a valid token.
-    pub fn check_ip(&self, ip: &str) -> Result<Allowance, Limited> {
-        self.ip.check(ip, Scope::Ip).inspect_err(|l| self.count(l))
+    /// A call without a valid token, or to the OpenID Connect endpoints, from `req`'s client.
+    pub fn check_ip(&self, req: &HttpRequest) -> Result<Allowance, Limited> {
+        self.ip
+            .check(&client_ip(req, self.trust_forwarded_for), Scope::Ip)
+            .inspect_err(|l| self.count(l))
     }
 
     fn count(&self, l: &Limited) {
@@ -162,6 +167,25 @@ impl RateLimits {
         self.tenant.limiter.retain_recent();
         self.ip.limiter.retain_recent();
     }
+}
+
+/// The client's address: the first of `X-Forwarded-For` when that header is trusted and
+/// holds an IP address there, else the connection's peer (empty when unknown).
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+        })
+        .flatten();
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
 }
 
 pub const LIMIT: &str = "ratelimit-limit";
@@ -206,4 +230,29 @@ pub fn too_many(l: &Limited) -> HttpResponse {
         },
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_the_forwarded_header_is_trusted() {
+        let req = TestRequest::default()
+            .peer_addr(([10, 0, 0, 5], 4711).into())
+            .insert_header(("x-forwarded-for", "203.0.113.7, 10.0.0.9"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, false), "10.0.0.5");
+        assert_eq!(client_ip(&req, true), "203.0.113.7");
+        let junk = TestRequest::default()
+            .peer_addr(([10, 0, 0, 5], 4711).into())
+            .insert_header(("x-forwarded-for", "not-an-address"))
+            .to_http_request();
+        assert_eq!(client_ip(&junk, true), "10.0.0.5");
+        assert_eq!(
+            client_ip(&TestRequest::default().to_http_request(), true),
+            ""
+        );
+    }
 }

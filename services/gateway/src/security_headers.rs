@@ -3,8 +3,8 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{
-    HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY,
+    STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use actix_web::middleware::Next;
 
@@ -12,30 +12,40 @@ use actix_web::middleware::Next;
 pub const CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// Marks an answer of the OpenID Connect passthrough (a response extension): the auth
+/// service's own `Content-Security-Policy`, `X-Frame-Options`, `X-Content-Type-Options` and
+/// `Referrer-Policy` stay (its login page posts a form, which the API's policy forbids); the
+/// gateway's apply where the service sent none.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamPolicy;
+
 /// Middleware (`from_fn(security_headers)`).
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut res = next.call(req).await?;
+    let keep = res.response().extensions().contains::<UpstreamPolicy>();
     let h = res.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        if !(keep && h.contains_key(&name)) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(X_FRAME_OPTIONS, "DENY");
+    set(REFERRER_POLICY, "no-referrer");
+    set(CONTENT_SECURITY_POLICY, CSP);
     h.insert(
         STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=63072000; includeSubDomains"),
     );
-    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(
         HeaderName::from_static("cross-origin-resource-policy"),
         HeaderValue::from_static("same-origin"),
     );
-    if !h.contains_key(actix_web::http::header::CACHE_CONTROL) {
-        h.insert(
-            actix_web::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
 }

@@ -119,8 +119,9 @@ impl Federation {
         self.providers.iter()
     }
 
-    /// The login page's "Log in with ..." links for a signed login form (HTML).
-    pub fn login_links(&self, form: &str) -> String {
+    /// The login page's "Log in with ..." links for a signed login form (HTML); `base` is
+    /// where `GET /authorize/federation` is public (below the issuer's path).
+    pub fn login_links(&self, base: &str, form: &str) -> String {
         if self.providers.is_empty() {
             return String::new();
         }
@@ -128,7 +129,8 @@ impl Federation {
         let mut html = String::from("<div class=\"federation\"><p>or</p>\n");
         for p in &self.providers {
             html.push_str(&format!(
-                "<a class=\"federation-provider\" href=\"/authorize/federation/{id}?request={request}\">Log in with {name}</a>\n",
+                "<a class=\"federation-provider\" href=\"{base}/{id}?request={request}\">Log in with {name}</a>\n",
+                base = crate::oidc::authorize::escape(base),
                 id = crate::oidc::authorize::escape(&p.settings.id),
                 request = crate::oidc::authorize::escape(&request),
                 name = crate::oidc::authorize::escape(&p.settings.display_name),

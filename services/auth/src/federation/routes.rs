@@ -15,7 +15,8 @@ use crate::oidc::client_auth::Params;
 use crate::security_events::{EventKind, Origin, Subject};
 use crate::tokens::LoginFormClaims;
 
-/// The login form's CSRF cookie (set by `GET /authorize`, path `/authorize`).
+/// The login form's CSRF cookie (set by `GET /authorize`, path `/authorize` below the
+/// issuer's path).
 const LOGIN_CSRF_COOKIE: &str = "aurum_login_csrf";
 /// Binds a pending upstream sign-in to the browser that started it.
 const BROWSER_COOKIE: &str = "aurum_federation";
@@ -187,7 +188,8 @@ pub async fn start(
         .insert_header((
             "Set-Cookie",
             format!(
-                "{BROWSER_COOKIE}={browser}; Path=/federation; Max-Age={ttl}; HttpOnly; SameSite=Lax{}",
+                "{BROWSER_COOKIE}={browser}; Path={}; Max-Age={ttl}; HttpOnly; SameSite=Lax{}",
+                state.tokens.public_path("/federation"),
                 secure(&state)
             ),
         ))

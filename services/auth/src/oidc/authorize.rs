@@ -260,7 +260,8 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
         }
     };
     let cookie = format!(
-        "{CSRF_COOKIE}={csrf}; Path=/authorize; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        "{CSRF_COOKIE}={csrf}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        tokens.public_path("/authorize"),
         state.settings.login_form_ttl_s,
         if tokens.issuer.starts_with("https://") {
             "; Secure"
@@ -272,23 +273,23 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     r.insert_header(("Set-Cookie", cookie));
     login_page(
         r,
+        &state,
         &client,
         &claims,
         &form,
         p.get("login_hint"),
         None,
-        &state.federation,
     )
 }
 
 fn login_page(
     mut r: actix_web::HttpResponseBuilder,
+    state: &AppState,
     client: &ClientRecord,
     claims: &LoginFormClaims,
     form: &str,
     username: Option<&str>,
     error: Option<&str>,
-    federation: &crate::federation::Federation,
 ) -> HttpResponse {
     security_headers(&mut r, origin_of(&claims.redirect_uri).as_deref());
     let app = client.name.as_deref().unwrap_or(&client.client_id);
@@ -306,7 +307,7 @@ fn login_page(
 <h1>Sign in</h1>
 <p>to continue to {app}</p>
 {error}
-<form method="post" action="/authorize/login">
+<form method="post" action="{action}">
 <input type="hidden" name="request" value="{form}">
 <label for="username">Username</label>
 <input id="username" name="username" autocomplete="username" required value="{username}">
@@ -318,9 +319,12 @@ fn login_page(
 </html>
 "#,
         app = escape(app),
+        action = escape(&state.tokens.public_path("/authorize/login")),
         form = escape(form),
         username = escape(username.unwrap_or("")),
-        federation = federation.login_links(form),
+        federation = state
+            .federation
+            .login_links(&state.tokens.public_path("/authorize/federation"), form),
     );
     r.content_type("text/html; charset=utf-8").body(body)
 }
@@ -391,12 +395,12 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             };
             return login_page(
                 HttpResponse::build(status),
+                &state,
                 &client,
                 &claims,
                 form,
                 Some(username),
                 Some(message),
-                &state.federation,
             );
         }
     };

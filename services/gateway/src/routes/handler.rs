@@ -45,11 +45,7 @@ async fn authenticate(req: &HttpRequest, state: &GatewayState) -> Result<Princip
             .with_label_values(&[e.label()])
             .inc();
         if let Some(limits) = &state.limits {
-            let ip = req
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            if let Err(limited) = limits.check_ip(&ip) {
+            if let Err(limited) = limits.check_ip(req) {
                 return too_many(&limited);
             }
         }

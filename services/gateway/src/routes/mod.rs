@@ -3,6 +3,7 @@
 //! this one table.
 
 pub mod handler;
+pub mod oidc;
 
 use aurum_domain::Role;
 

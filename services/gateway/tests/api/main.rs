@@ -5,6 +5,7 @@ mod audit;
 mod edge;
 mod helpers;
 mod matrix;
+mod oidc_passthrough;
 mod openapi;
 mod platform;
 mod proxy;
