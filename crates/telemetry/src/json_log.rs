@@ -8,11 +8,11 @@
 use std::fmt;
 
 use opentelemetry::trace::TraceContextExt;
-use serde_json::{Map, Value};
-use tracing::{Event, Subscriber};
+use tracing::{span, Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent};
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The span fields lifted to the top of every line, innermost span first.
@@ -48,7 +48,74 @@ pub fn current_traceparent() -> Option<String> {
     })
 }
 
-/// `tracing_subscriber`'s JSON format plus the correlation fields of the event's scope.
+/// The correlation fields of one span, kept in its extensions by [`CorrelationLayer`] as they
+/// are recorded, so formatting a line reads them without parsing anything.
+#[derive(Debug, Default, Clone)]
+struct Correlation {
+    values: [Option<String>; 3],
+}
+
+impl Correlation {
+    fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    fn set(&mut self, field: &tracing::field::Field, value: String) {
+        if let Some(i) = CORRELATION_FIELDS.iter().position(|n| *n == field.name()) {
+            self.values[i] = Some(value);
+        }
+    }
+}
+
+impl tracing::field::Visit for Correlation {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.set(field, value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        if CORRELATION_FIELDS.contains(&field.name()) {
+            // `display(..)` values (the ids) print their Display form through Debug.
+            self.set(field, format!("{value:?}"));
+        }
+    }
+}
+
+/// Keeps every span's correlation fields in its extensions (install it with
+/// [`JsonWithCorrelation`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CorrelationLayer;
+
+impl<S> Layer<S> for CorrelationLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut c = Correlation::default();
+        attrs.record(&mut c);
+        if !c.is_empty() {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(c);
+            }
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(c) = extensions.get_mut::<Correlation>() {
+            values.record(c);
+            return;
+        }
+        let mut c = Correlation::default();
+        values.record(&mut c);
+        if !c.is_empty() {
+            extensions.insert(c);
+        }
+    }
+}
+
+/// `tracing_subscriber`'s JSON format plus the correlation fields of the event's scope (the
+/// innermost span that has each), written first on the line. Needs [`CorrelationLayer`].
 #[derive(Debug)]
 pub struct JsonWithCorrelation {
     inner: Format<Json>,
@@ -82,62 +149,48 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::new();
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        let mut found = Map::new();
+        let mut found = Correlation::default();
         if let Some(scope) = ctx.event_scope() {
             for span in scope {
                 let extensions = span.extensions();
-                let Some(fields) = extensions.get::<FormattedFields<JsonFields>>() else {
+                let Some(c) = extensions.get::<Correlation>() else {
                     continue;
                 };
-                collect_correlation(fields.as_str(), &mut found);
-                if found.len() == CORRELATION_FIELDS.len() {
+                for (mine, theirs) in found.values.iter_mut().zip(&c.values) {
+                    if mine.is_none() {
+                        mine.clone_from(theirs);
+                    }
+                }
+                if found.values.iter().all(Option::is_some) {
                     break;
                 }
             }
         }
-        writer.write_str(&with_fields(&line, &found))
-    }
-}
-
-/// Adds the correlation fields found in one span's JSON-formatted fields that an inner span
-/// has not already provided.
-fn collect_correlation(span_fields: &str, found: &mut Map<String, Value>) {
-    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(span_fields) else {
-        return;
-    };
-    for name in CORRELATION_FIELDS {
-        if found.contains_key(name) {
-            continue;
+        if found.is_empty() {
+            return self.inner.format_event(ctx, writer, event);
         }
-        if let Some(v) = fields.get(name) {
-            found.insert(name.to_owned(), v.clone());
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        // The line is one JSON object: the fields go in right after its opening brace.
+        let Some(rest) = line.strip_prefix('{') else {
+            return writer.write_str(&line);
+        };
+        writer.write_char('{')?;
+        for (name, value) in CORRELATION_FIELDS.iter().zip(&found.values) {
+            if let Some(v) = value {
+                let quoted = serde_json::to_string(v).map_err(|_| fmt::Error)?;
+                write!(writer, "\"{name}\":{quoted},")?;
+            }
         }
+        writer.write_str(rest)
     }
-}
-
-/// `line` (one JSON object and a newline) with `extra` merged in at the top level; fields
-/// the event itself carries win. A line that is not a JSON object is left as it is.
-fn with_fields(line: &str, extra: &Map<String, Value>) -> String {
-    if extra.is_empty() {
-        return line.to_owned();
-    }
-    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(line.trim_end()) else {
-        return line.to_owned();
-    };
-    for (k, v) in extra {
-        object.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    let mut out = Value::Object(object).to_string();
-    out.push('\n');
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::io;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt;
@@ -169,7 +222,7 @@ mod tests {
     fn events_in_a_child_span_carry_the_request_and_trace_ids_of_its_parents() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(
+        let subscriber = tracing_subscriber::registry().with(CorrelationLayer).with(
             tracing_subscriber::fmt::layer()
                 .fmt_fields(JsonFields::new())
                 .event_format(JsonWithCorrelation::new())
@@ -188,7 +241,7 @@ mod tests {
             tracing::info!(rows = 3, "queried");
         });
         tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(
+            tracing_subscriber::registry().with(CorrelationLayer).with(
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(JsonFields::new())
                     .event_format(JsonWithCorrelation::new())
@@ -214,12 +267,30 @@ mod tests {
     }
 
     #[test]
-    fn an_event_field_of_the_same_name_is_not_overwritten() {
-        let mut extra = Map::new();
-        extra.insert("request_id".into(), Value::from("from-span"));
-        let line = "{\"message\":\"m\",\"request_id\":\"from-event\"}\n";
-        let merged: Value = serde_json::from_str(&with_fields(line, &extra)).unwrap();
-        assert_eq!(merged["request_id"], "from-event");
-        assert_eq!(with_fields("not json\n", &extra), "not json\n");
+    fn ids_recorded_after_the_span_starts_are_found_and_values_are_escaped() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(CorrelationLayer).with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonWithCorrelation::new())
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "mqtt_message",
+                request_id = "a\"quoted\"id",
+                trace_id = tracing::field::Empty,
+            );
+            span.record(
+                "trace_id",
+                tracing::field::display("0af7651916cd43dd8448eb211c80319c"),
+            );
+            span.in_scope(|| tracing::warn!("late ids"));
+        });
+        let lines = lines(&captured);
+        assert_eq!(lines[0]["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(lines[0]["request_id"], "a\"quoted\"id");
+        assert!(lines[0].get("span_id").is_none());
     }
 }

@@ -18,7 +18,8 @@ mod sampler;
 mod service_main;
 
 pub use json_log::{
-    current_traceparent, record_trace_ids, JsonWithCorrelation, CORRELATION_FIELDS,
+    current_traceparent, record_trace_ids, CorrelationLayer, JsonWithCorrelation,
+    CORRELATION_FIELDS,
 };
 pub use prometheus;
 pub use sampler::{RootDecision, SamplerError, SamplerSpec};
@@ -134,6 +135,7 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> Result<TelemetryGuar
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match settings.log_format {
         LogFormat::Json => registry
+            .with(CorrelationLayer)
             .with(
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
