@@ -9,14 +9,17 @@
 #        resources it has no schema for are excluded by kind, explicitly (ServiceMonitor);
 #     4. the chart's own rules (deploy/scripts/helm_tool.py policy): the restricted Pod Security
 #        Standard on every pod and container, automountServiceAccountToken false, resources,
-#        startup/liveness/readiness probes, a default-deny NetworkPolicy, and pre-install hooks
-#        that use only objects created before them;
+#        startup/liveness/readiness probes, a default-deny NetworkPolicy, pre-install hooks
+#        that use only objects created before them, and the gateway as the only public entry
+#        (every Ingress backend is its Service; the ingress controller reaches no other pod);
+#   the wiring of the issuer (https://<host>/auth everywhere), auth's internal addresses and
+#   X-Forwarded-For trust, for the default values and with the ingress off;
 #   5. checkov on all rendered manifests, failing on any finding not waived below (each waiver
 #      names the check, the resources and the reason);
 #   6. canaries, so that a pass proves something: values the chart must refuse (schema and
 #      template checks), a manifest kubernetes-validate must refuse, one the policy check must
-#      refuse (and a hook order it must refuse), one checkov must flag; and the broker's init
-#      script run against temporary files.
+#      refuse (and a hook order it must refuse, and an Ingress and NetworkPolicy that expose
+#      auth), one checkov must flag; and the broker's init script run against temporary files.
 #
 # Tools live in target/helm-tools (a virtualenv; pinned versions from PyPI, installed on first
 # use). Rendered files are kept in target/helm-lint/ for inspection.
@@ -125,7 +128,7 @@ for name in "${configs[@]}"; do
     rendered_files+=("${name}.yaml")
     validate "${name}" "${out}/${name}.yaml"
     "${tool[@]}" policy "${out}/${name}.yaml" --exempt-probes simulator --expect-network-policies \
-        | sed 's/^/    /' || die "${name}: policy check failed"
+        --chart "${chart}" "${vargs[@]}" | sed 's/^/    /' || die "${name}: policy check failed"
 done
 
 # The default values as an upgrade: the migration Job becomes a pre-upgrade hook.
@@ -143,7 +146,50 @@ fi
 rendered_files+=("upgrade.yaml")
 validate upgrade "${out}/upgrade.yaml"
 "${tool[@]}" policy "${out}/upgrade.yaml" --exempt-probes simulator --expect-network-policies \
-    | sed 's/^/    /' || die "upgrade: policy check failed"
+    --chart "${chart}" | sed 's/^/    /' || die "upgrade: policy check failed"
+
+# The issuer and the client address, as the services get them: the default values (ingress on),
+# the ingress off (with an issuer), and X-Forwarded-For switched off explicitly.
+log "wiring: issuer, auth's internal addresses, X-Forwarded-For"
+"${tool[@]}" template "${chart}" --set-json '{"ingress":{"enabled":false},"oidc":{"issuer":"https://api.example.com/auth/"}}' \
+    --namespace aurumai --out "${out}/no-ingress.yaml" 2>"${out}/no-ingress.render.txt" \
+    || { cat "${out}/no-ingress.render.txt" >&2; die "no-ingress: the chart does not render"; }
+"${tool[@]}" template "${chart}" \
+    --set-json '{"auth":{"config":{"trustForwardedFor":false}},"gateway":{"config":{"rateLimit":{"trustForwardedFor":false}}}}' \
+    --namespace aurumai --out "${out}/no-xff.yaml" 2>"${out}/no-xff.render.txt" \
+    || { cat "${out}/no-xff.render.txt" >&2; die "no-xff: the chart does not render"; }
+"${py}" - "${out}" <<'PY' || die "the services are not wired as the chart promises (issuer, auth addresses, X-Forwarded-For)"
+import sys, yaml
+out = sys.argv[1]
+def env(name):
+    """{component: {variable: value}} over every container (init containers too) of a render."""
+    found = {}
+    for d in yaml.safe_load_all(open(f"{out}/{name}.yaml")):
+        if not d or d["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        template = d["spec"]["template"]
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        for c in template["spec"].get("initContainers", []) + template["spec"]["containers"]:
+            found.setdefault(component, {}).update({e["name"]: e.get("value") for e in c.get("env", [])})
+    return found
+internal = "http://aurumai-auth:8083"
+for name, issuer, trust in (("default", "https://aurumai.example.com/auth", "true"),
+                            ("no-ingress", "https://api.example.com/auth", "false"),
+                            ("no-xff", "https://aurumai.example.com/auth", "false")):
+    e = env(name)
+    for component in ("gateway", "ingestion", "prediction", "auth", "migrate"):
+        got = e[component].get("AURUM_AUTH__ISSUER")
+        assert got == issuer, f"{name}: {component} has issuer {got}, not {issuer}"
+    for component in ("gateway", "ingestion", "prediction"):
+        got = e[component].get("AURUM_AUTH__JWKS_URL")
+        assert got == f"{internal}/jwks", f"{name}: {component} fetches keys from {got}"
+    assert e["ingestion"]["AURUM_FEATURES__CLIENT__TOKEN_URL"] == f"{internal}/token", name
+    assert e["gateway"]["AURUM_UPSTREAMS__AUTH__URL"] == internal, name
+    assert e["auth"]["AURUM_AUTH__TRUST_FORWARDED_FOR"] == trust, f"{name}: auth trust_forwarded_for"
+    assert e["gateway"]["AURUM_RATE_LIMIT__TRUST_FORWARDED_FOR"] == trust, f"{name}: gateway trust_forwarded_for"
+PY
+printf '    issuer https://<host>/auth in every service and the migration Job, JWKS and token URLs internal;\n'
+printf '    X-Forwarded-For trusted behind the ingress only, and switched off on request\n'
 
 # --- 6: canaries -------------------------------------------------------------------------------
 log "canaries: values and manifests that must be refused"
@@ -170,6 +216,8 @@ refused '{"postgresql":{"bundled":{"enabled":false}}}' "/postgresql/external/hos
 refused '{"mqtt":{"bundled":{"enabled":false}}}' "/mqtt/external/url"
 refused '{"mqtt":{"bundled":{"enabled":false},"external":{"url":"mqtt://broker:1883"}}}' "/mqtt/external/url"
 refused '{"oidc":{"issuer":"http://auth.example.com"}}' "/oidc/issuer"
+refused '{"oidc":{"issuer":"https://aurumai.example.com/a;b"}}' "/oidc/issuer"
+refused '{"ingress":{"oidc":{"enabled":true}}}' "additional properties 'oidc'"
 refused '{"backup":{"enabled":true}}' "/backup/recipients"
 refused '{"auth":{"config":{"extraClients":[{"clientId":"cli","grantTypes":["client_credentials"]}]}}}' "secretRef"
 refused '{"postgresql":{"bundled":{"enabled":false},"external":{"host":"db.example.com"}}}' "postgresql.auth.existingSecret"
@@ -222,6 +270,33 @@ if "${tool[@]}" policy "${out}/canary-hooks.yaml" >/dev/null 2>&1; then
     die "the policy check accepted a migration hook that runs before its Secrets: it cannot be trusted"
 fi
 printf '    the policy check refuses a migration hook that would run before its Secrets exist\n'
+# The default render with an Ingress path to the auth Service and the ingress controller's rule
+# moved from the gateway's NetworkPolicy to auth's: the gateway-only rule must see all three.
+"${py}" - "${out}/default.yaml" "${out}/canary-public.yaml" <<'PY' || die "cannot build the public-entry canary"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+component = lambda d: (d["spec"].get("selector") or d["spec"].get("podSelector", {}).get("matchLabels") or {}).get("app.kubernetes.io/component")
+auth = next(d for d in docs if d["kind"] == "Service" and component(d) == "auth")
+ingress = next(d for d in docs if d["kind"] == "Ingress")
+ingress["spec"]["rules"][0]["http"]["paths"].append(
+    {"path": "/token", "pathType": "Exact", "backend": {"service": {"name": auth["metadata"]["name"], "port": {"name": "http"}}}})
+policies = {component(d): d for d in docs if d["kind"] == "NetworkPolicy"}
+rules = policies["gateway"]["spec"]["ingress"]
+controller = [r for r in rules if any(p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "ingress-nginx" for p in r["from"])]
+assert len(controller) == 1, "the default render has no ingress controller rule on the gateway"
+rules.remove(controller[0])
+policies["auth"]["spec"]["ingress"].append(controller[0])
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)
+PY
+if "${tool[@]}" policy "${out}/canary-public.yaml" --chart "${chart}" >"${out}/canary-public.txt" 2>&1; then
+    die "the policy check accepted an Ingress and a NetworkPolicy that expose the auth service: it cannot be trusted"
+fi
+for expected in "/token goes to Service/aurumai-auth" "NetworkPolicy/aurumai-allow-auth: lets the ingress controller reach auth" \
+    "no NetworkPolicy lets the ingress controller reach the gateway"; do
+    grep -qF -- "${expected}" "${out}/canary-public.txt" \
+        || die "the policy check refused the public-entry canary, but without: ${expected}"$'\n'"$(cat "${out}/canary-public.txt")"
+done
+printf '    the policy check refuses an Ingress path and an ingress-controller rule to auth (and none to the gateway)\n'
 
 # The broker's init script: writes the first state once, with hashes Mosquitto can check, and
 # refuses short passwords.

@@ -14,11 +14,15 @@ deploy/scripts/helm-lint.sh (`make helm-lint`). Verbs:
   split RENDERED --validate FILE --crds FILE --crd-kind GROUP/VERSION/KIND...
       Separate the custom resources named with --crd-kind (kubernetes-validate knows only the
       Kubernetes API) from the rest; any other kind outside the Kubernetes API groups fails.
-  policy RENDERED [--exempt-probes COMPONENT]...
+  policy RENDERED [--exempt-probes COMPONENT]... [--chart CHART [-f VALUES]... [--set-json JSON]...]
       The chart's own rules: the restricted Pod Security Standard on every pod and container,
       no service account token anywhere, the three probes on every long-running container, a
-      default-deny NetworkPolicy, every resource in an explicit namespace, and pre-install
-      hooks that use only what exists before them (hooks of a lower weight, or outside objects).
+      default-deny NetworkPolicy, every resource in an explicit namespace, pre-install hooks
+      that use only what exists before them (hooks of a lower weight, or outside objects), and
+      the gateway as the only public entry: every Ingress backend is the gateway's Service.
+      With --chart (and the values RENDERED was made with), also: no NetworkPolicy lets the
+      ingress controller (networkPolicy.ingressController) reach pods other than the gateway's,
+      and with the ingress enabled one lets it reach the gateway.
   checkov-verdict CHECKOV_JSON --waivers FILE [--canary-file NAME]
       Judge a checkov JSON report: failures not waived by FILE fail; a waiver must give a reason
       and must match something (stale waivers fail too); with --canary-file, that file's
@@ -28,6 +32,7 @@ Values files are YAML; --set-json takes {"a": {"b": 1}} objects merged in order.
 """
 
 import argparse
+import ipaddress
 import json
 import re
 import sys
@@ -274,6 +279,81 @@ def check_hook_order(docs, problems):
                                     "which is not a pre-install hook of a lower weight: it will not exist yet")
 
 
+# The gateway, the only public entry: the Ingress and the ingress controller reach nothing else.
+COMPONENT = "app.kubernetes.io/component"
+
+
+def check_ingress_backends(docs, problems):
+    """Every backend of every Ingress must be the gateway's Service, on one of its ports."""
+    gateways = {
+        d["metadata"]["name"]: d for d in docs
+        if d.get("kind") == "Service" and (d.get("spec", {}).get("selector") or {}).get(COMPONENT) == "gateway"
+    }
+    for doc in docs:
+        if doc.get("kind") != "Ingress":
+            continue
+        ident = f"Ingress/{doc['metadata']['name']}"
+        spec = doc.get("spec", {})
+        backends = [("the default backend", spec["defaultBackend"])] if spec.get("defaultBackend") else []
+        for rule in spec.get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                backends.append((f"{rule.get('host', '*')}{path.get('path', '')}", path.get("backend") or {}))
+        for where, backend in backends:
+            service = backend.get("service") or {}
+            target = gateways.get(service.get("name"))
+            if target is None:
+                what = f"Service/{service['name']}" if service.get("name") else f"a non-Service backend {backend}"
+                problems.append(f"{ident}: {where} goes to {what}; only the gateway's Service may be public")
+                continue
+            port = service.get("port") or {}
+            key, field = ("name", "name") if "name" in port else ("number", "port")
+            if not any(port.get(key) == p.get(field) for p in target["spec"].get("ports") or []):
+                problems.append(f"{ident}: {where} names port {port} that Service/{service['name']} does not have")
+
+
+def labels_compatible(a, b):
+    """Whether two label selectors can select a common object, as far as matchLabels tell
+    (conflicting values of one key); None or {} selects everything. matchExpressions are not
+    evaluated: they are taken as compatible, which errs on the side of a reported problem."""
+    a = (a or {}).get("matchLabels") or {}
+    b = (b or {}).get("matchLabels") or {}
+    return all(a[k] == b[k] for k in a.keys() & b.keys())
+
+
+def admits(peer, controller, namespace):
+    """Whether a NetworkPolicy peer may admit the ingress controller, given as the chart's peer
+    spec ({cidrs, namespaceSelector, podSelector}); `namespace` is the policy's own."""
+    if "ipBlock" in peer:
+        net = ipaddress.ip_network(peer["ipBlock"]["cidr"], strict=False)
+        return any(net.overlaps(ipaddress.ip_network(c, strict=False)) for c in controller.get("cidrs") or [])
+    ctl_ns, ctl_pods = controller.get("namespaceSelector"), controller.get("podSelector")
+    if not ctl_ns and not ctl_pods:
+        return False  # the controller is given by addresses only
+    # A spec without namespaceSelector selects pods of the policy's namespace.
+    own = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    peer_ns = peer["namespaceSelector"] if "namespaceSelector" in peer else own
+    return labels_compatible(peer_ns, ctl_ns or own) and labels_compatible(peer.get("podSelector"), ctl_pods)
+
+
+def check_ingress_controller(policies, controller, ingress_enabled, problems):
+    """The ingress controller may reach the gateway's pods and nothing else."""
+    reaches_gateway = False
+    for p in policies:
+        selected = (p["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        for rule in p["spec"].get("ingress") or []:
+            if not any(admits(peer, controller, p["metadata"].get("namespace")) for peer in rule.get("from") or []):
+                continue
+            if selected.get(COMPONENT) == "gateway":
+                reaches_gateway = True
+            else:
+                problems.append(f"NetworkPolicy/{p['metadata']['name']}: lets the ingress controller reach "
+                                f"{selected.get(COMPONENT) or 'pods other than the gateway'}; only the gateway "
+                                "may be public")
+    has_peers = any(controller.get(k) for k in ("cidrs", "namespaceSelector", "podSelector"))
+    if ingress_enabled and has_peers and policies and not reaches_gateway:
+        problems.append("no NetworkPolicy lets the ingress controller reach the gateway")
+
+
 def cmd_policy(args):
     docs = load_docs(args.rendered)
     exempt = set(args.exempt_probes or [])
@@ -310,13 +390,20 @@ def cmd_policy(args):
                 if not rule.get(peers):
                     problems.append(f"NetworkPolicy/{p['metadata']['name']}: an {direction} rule "
                                     f"without '{peers}' allows every peer")
+    check_ingress_backends(docs, problems)
+    public = "Ingress backends only the gateway"
+    if args.chart:
+        values = load_values([f"{args.chart}/values.yaml"] + (args.values or []), args.set_json)
+        controller = values.get("networkPolicy", {}).get("ingressController") or {}
+        check_ingress_controller(policies, controller, values.get("ingress", {}).get("enabled"), problems)
+        public += ", the ingress controller reaches only the gateway"
     for problem in problems:
         print(f"  {problem}")
     if problems:
         fail(f"{len(problems)} policy problems in {args.rendered}")
     print(f"policy passed: {pods} pod specs (restricted PSS, no token, resources, hook order, probes"
           f"{' except ' + ', '.join(sorted(exempt)) if exempt else ''}), "
-          f"{len(policies)} NetworkPolicies ({len(default_deny)} default deny), {len(docs)} manifests")
+          f"{len(policies)} NetworkPolicies ({len(default_deny)} default deny), {public}, {len(docs)} manifests")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +498,9 @@ def main():
     po.add_argument("rendered")
     po.add_argument("--exempt-probes", action="append")
     po.add_argument("--expect-network-policies", action="store_true")
+    po.add_argument("--chart", help="the chart RENDERED was made from; with its values, the ingress controller rule")
+    po.add_argument("-f", "--values", action="append")
+    po.add_argument("--set-json", action="append")
     po.set_defaults(func=cmd_policy)
 
     cv = sub.add_parser("checkov-verdict")

@@ -291,14 +291,27 @@ group; mode 0440, readable through the pod's fsGroup only.
 {{/* ------------------------------------------------------------------------------------- */}}
 {{/* Endpoints                                                                             */}}
 
-{{/* The OpenID issuer: oidc.issuer, else https://<first ingress host>. */}}
+{{/* The OpenID issuer: oidc.issuer, else https://<first ingress host>/auth, where the gateway
+passes the auth service's OpenID Connect endpoints through (its fixed prefix /auth). */}}
 {{- define "aurumai.issuer" -}}
 {{- if .Values.oidc.issuer -}}
 {{- trimSuffix "/" .Values.oidc.issuer -}}
-{{- else if and .Values.ingress.enabled .Values.ingress.hosts .Values.ingress.oidc.enabled -}}
-{{- printf "https://%s" (first .Values.ingress.hosts) -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
+{{- printf "https://%s/auth" (first .Values.ingress.hosts) -}}
 {{- else -}}
-{{- fail "oidc.issuer is required unless the ingress routes the OpenID endpoints (ingress.enabled and ingress.oidc.enabled): set the https:// URL under which the auth service is public" -}}
+{{- fail "oidc.issuer is required when ingress.enabled is false: set the https:// URL under which the gateway's /auth is public (e.g. https://api.example.com/auth)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether a service takes the client address from X-Forwarded-For: (list $ value); a
+boolean value wins, null follows ingress.enabled (behind the chart's Ingress). */}}
+{{- define "aurumai.trustForwardedFor" -}}
+{{- $root := index . 0 -}}
+{{- $value := index . 1 -}}
+{{- if kindIs "bool" $value -}}
+{{- $value -}}
+{{- else -}}
+{{- $root.Values.ingress.enabled -}}
 {{- end -}}
 {{- end -}}
 
