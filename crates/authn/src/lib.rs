@@ -13,6 +13,7 @@ mod client_credentials;
 mod error;
 mod guard;
 mod principal;
+mod verified_cache;
 mod verifier;
 
 #[cfg(feature = "testing")]

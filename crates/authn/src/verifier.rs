@@ -12,6 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::bearer::MAX_TOKEN_LEN;
+use crate::verified_cache::{VerifiedTokens, MAX_VERIFIED};
 use crate::{AuthnError, Principal};
 
 /// How a service verifies tokens.
@@ -78,6 +79,7 @@ struct Inner {
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
     fetch: tokio::sync::Mutex<FetchState>,
+    verified: VerifiedTokens,
 }
 
 #[derive(Default)]
@@ -160,6 +162,7 @@ impl JwksVerifier {
         let trimmed = issuer.trim_end_matches('/');
         validation.set_issuer(&[issuer, trimmed]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let verified = VerifiedTokens::new(MAX_VERIFIED, settings.leeway_s);
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -167,6 +170,7 @@ impl JwksVerifier {
                 http,
                 keys: RwLock::new(HashMap::new()),
                 fetch: tokio::sync::Mutex::new(FetchState::default()),
+                verified,
             }),
         })
     }
@@ -193,6 +197,9 @@ impl JwksVerifier {
         }
         if bearer.len() > MAX_TOKEN_LEN {
             return Err(AuthnError::Malformed("the token is too long".into()));
+        }
+        if let Some(principal) = self.inner.verified.get(bearer, Utc::now()) {
+            return Ok(principal);
         }
         let header = decode_header(bearer)
             .map_err(|e| AuthnError::Malformed(format!("header: {}", describe(e.kind()))))?;
@@ -231,7 +238,11 @@ impl JwksVerifier {
         let key = keys.get(kid)?;
         let data = decode::<AccessClaims>(bearer, key, &self.inner.validation);
         drop(keys);
-        Some(data.map_err(map_error).and_then(|d| principal(d.claims)))
+        let result = data.map_err(map_error).and_then(|d| principal(d.claims));
+        if let Ok(p) = &result {
+            self.inner.verified.insert(bearer, p);
+        }
+        Some(result)
     }
 
     /// The key `kid` is not cached: fetch the JWKS again unless that was tried less than
@@ -282,6 +293,8 @@ impl JwksVerifier {
                     .keys
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+                // Tokens of a key that left the set must be checked (and refused) again.
+                self.inner.verified.clear();
                 state.last_error = None;
                 tracing::debug!(keys = count, "JWKS fetched");
                 Ok(count)
