@@ -333,24 +333,10 @@ impl Proxy {
         req: &HttpRequest,
         caller: Caller<'_>,
     ) -> reqwest::header::HeaderMap {
-        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-        let mut out = HeaderMap::with_capacity(req.headers().len() + 6);
-        for (name, value) in req.headers() {
-            if DROP_REQUEST.contains(&name.as_str()) {
-                continue;
-            }
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_str().as_bytes()),
-                HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                out.append(n, v);
-            }
-        }
-        let mut set = |name: &'static str, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                out.insert(HeaderName::from_static(name), v);
-            }
-        };
+        let mut out = caller_headers(req, req.headers().len() + 6, |name| {
+            !DROP_REQUEST.contains(&name)
+        });
+        let mut set = |name: &'static str, value: &str| set_header(&mut out, name, value);
         set(TENANT_HEADER, caller.tenant);
         set(USER_HEADER, caller.subject);
         if let Some(id) = RequestId::current() {
@@ -360,25 +346,21 @@ impl Proxy {
             set("x-forwarded-for", &peer.ip().to_string());
         }
         set("x-forwarded-proto", req.connection_info().scheme());
-        for (k, v) in trace_context(req) {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(&v),
-            ) {
-                out.insert(n, v);
-            }
-        }
+        set_trace_context(&mut out, req);
         out
     }
 }
 
-/// The headers of a passthrough call: the allow-listed ones of the caller, then the
-/// gateway's own.
-fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
+/// The caller's headers that `keep` accepts (by lower-case name), repeated ones included.
+fn caller_headers(
+    req: &HttpRequest,
+    capacity: usize,
+    keep: impl Fn(&str) -> bool,
+) -> reqwest::header::HeaderMap {
     use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-    let mut out = HeaderMap::with_capacity(PASS_REQUEST.len() + 7);
+    let mut out = HeaderMap::with_capacity(capacity);
     for (name, value) in req.headers() {
-        if !PASS_REQUEST.contains(&name.as_str()) {
+        if !keep(name.as_str()) {
             continue;
         }
         if let (Ok(n), Ok(v)) = (
@@ -388,11 +370,37 @@ fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
             out.append(n, v);
         }
     }
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
+    out
+}
+
+/// Sets (replaces) one header the gateway writes itself; a value that is not a valid header
+/// value is left out.
+fn set_header(out: &mut reqwest::header::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
+        out.insert(reqwest::header::HeaderName::from_static(name), v);
+    }
+}
+
+/// The W3C trace context of the request's span (`traceparent`, `tracestate`).
+fn set_trace_context(out: &mut reqwest::header::HeaderMap, req: &HttpRequest) {
+    use reqwest::header::{HeaderName, HeaderValue};
+    for (k, v) in trace_context(req) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            out.insert(n, v);
         }
-    };
+    }
+}
+
+/// The headers of a passthrough call: the allow-listed ones of the caller, then the
+/// gateway's own.
+fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
+    let mut out = caller_headers(req, PASS_REQUEST.len() + 7, |name| {
+        PASS_REQUEST.contains(&name)
+    });
+    let mut set = |name: &'static str, value: &str| set_header(&mut out, name, value);
     if let Some(id) = RequestId::current() {
         set("x-request-id", id.as_str());
     }
@@ -402,14 +410,7 @@ fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
     let info = req.connection_info();
     set("x-forwarded-proto", info.scheme());
     set("x-forwarded-host", info.host());
-    for (k, v) in trace_context(req) {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            out.insert(n, v);
-        }
-    }
+    set_trace_context(&mut out, req);
     out
 }
 
