@@ -210,6 +210,17 @@ mod tests {
         }
     }
 
+    /// The services' JSON log setup, writing into `captured`.
+    fn subscriber(captured: &Captured) -> impl Subscriber + Send + Sync {
+        let writer = captured.clone();
+        tracing_subscriber::registry().with(CorrelationLayer).with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonWithCorrelation::new())
+                .with_writer(move || writer.clone()),
+        )
+    }
+
     fn lines(captured: &Captured) -> Vec<Value> {
         let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes)
@@ -221,14 +232,7 @@ mod tests {
     #[test]
     fn events_in_a_child_span_carry_the_request_and_trace_ids_of_its_parents() {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(CorrelationLayer).with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
-                .event_format(JsonWithCorrelation::new())
-                .with_writer(move || writer.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber(&captured), || {
             let request = tracing::info_span!(
                 "http_request",
                 request_id = "req-1",
@@ -240,18 +244,9 @@ mod tests {
             let _c = child.enter();
             tracing::info!(rows = 3, "queried");
         });
-        tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(CorrelationLayer).with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(JsonFields::new())
-                    .event_format(JsonWithCorrelation::new())
-                    .with_writer({
-                        let w = captured.clone();
-                        move || w.clone()
-                    }),
-            ),
-            || tracing::info!("outside any span"),
-        );
+        tracing::subscriber::with_default(subscriber(&captured), || {
+            tracing::info!("outside any span")
+        });
         let lines = lines(&captured);
         assert_eq!(lines.len(), 2);
         let inside = &lines[0];
@@ -269,14 +264,7 @@ mod tests {
     #[test]
     fn ids_recorded_after_the_span_starts_are_found_and_values_are_escaped() {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(CorrelationLayer).with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
-                .event_format(JsonWithCorrelation::new())
-                .with_writer(move || writer.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber(&captured), || {
             let span = tracing::info_span!(
                 "mqtt_message",
                 request_id = "a\"quoted\"id",
