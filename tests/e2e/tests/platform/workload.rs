@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use aurum_mqtt::Publisher;
+use aurum_testkit::eventually;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -77,9 +78,27 @@ pub async fn run(platform: &mut Platform) -> Sent {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(r.headers()["x-request-id"], request_id.as_str());
-    // Its feature vector leaves before the device's message arrives, so each one carries
-    // its own trace (a vector carries the newest traced message's).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Prediction scores that request's features before the device's message arrives, so
+    // each carries its own trace (a vector carries the newest traced message's trace).
+    let otlp = platform.otlp.clone();
+    let scored = || {
+        let spans = otlp.spans();
+        let trace = spans
+            .iter()
+            .find(|s| {
+                s.service == "aurum-gateway" && s.attributes.get("request_id") == Some(&request_id)
+            })
+            .map(|s| s.trace_id.clone());
+        trace.is_some_and(|t| {
+            spans
+                .iter()
+                .any(|s| s.trace_id == t && s.name == "score_machine")
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || async { scored() }).await,
+        "prediction never scored the features of request {request_id}"
+    );
 
     // A device provisioned through the gateway publishes one reading with its own trace.
     let r = platform
