@@ -3,13 +3,11 @@
 //! when the line is written deep inside a child span.
 //!
 //! The ids are fields of the spans that start work: the HTTP request span and the MQTT
-//! message span record them ([`record_trace_ids`]); every event in their scope inherits them.
+//! message span record them ([`crate::record_trace_ids`]); every event in their scope inherits them.
 
 use std::fmt;
 
-use opentelemetry::trace::TraceContextExt;
 use tracing::{span, Event, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent};
 use tracing_subscriber::layer::{Context, Layer};
@@ -17,36 +15,6 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The span fields lifted to the top of every line, innermost span first.
 pub const CORRELATION_FIELDS: [&str; 3] = ["trace_id", "span_id", "request_id"];
-
-/// Records the span's OpenTelemetry ids in its `trace_id` and `span_id` fields (declared
-/// `tracing::field::Empty` when the span was created). Call it after any `set_parent`: the
-/// parent decides the trace id. Without an OpenTelemetry layer (some tests) nothing is
-/// recorded.
-pub fn record_trace_ids(span: &tracing::Span) {
-    let context = span.context();
-    let otel = context.span();
-    let sc = otel.span_context();
-    if sc.is_valid() {
-        span.record("trace_id", tracing::field::display(sc.trace_id()));
-        span.record("span_id", tracing::field::display(sc.span_id()));
-    }
-}
-
-/// The current span's trace as a W3C `traceparent`, when it is sampled: work done later on
-/// behalf of this span (a feature vector, say) can continue the trace.
-pub fn current_traceparent() -> Option<String> {
-    let context = tracing::Span::current().context();
-    let otel = context.span();
-    let sc = otel.span_context();
-    (sc.is_valid() && sc.is_sampled()).then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        )
-    })
-}
 
 /// The correlation fields of one span, kept in its extensions by [`CorrelationLayer`] as they
 /// are recorded, so formatting a line reads them without parsing anything.

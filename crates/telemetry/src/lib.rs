@@ -16,14 +16,15 @@ use tracing_subscriber::EnvFilter;
 mod json_log;
 mod sampler;
 mod service_main;
+mod trace_context;
 
-pub use json_log::{
-    current_traceparent, record_trace_ids, CorrelationLayer, JsonWithCorrelation,
-    CORRELATION_FIELDS,
-};
+pub use json_log::{CorrelationLayer, JsonWithCorrelation, CORRELATION_FIELDS};
 pub use prometheus;
 pub use sampler::{RootDecision, SamplerError, SamplerSpec};
 pub use service_main::run_service;
+pub use trace_context::{
+    context_from_traceparent, current_traceparent, record_trace_ids, traceparent,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

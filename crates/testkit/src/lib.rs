@@ -46,6 +46,16 @@ pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Sends SIGTERM to process `pid` (a service or broker the test started); `true` when the
+/// signal was delivered. `unsafe` is forbidden in this workspace: it goes through kill(1).
+pub fn sigterm(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
 where

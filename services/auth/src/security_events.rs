@@ -87,17 +87,7 @@ pub struct Origin {
 
 impl Origin {
     pub fn of(req: &HttpRequest, trust_forwarded_for: bool) -> Self {
-        let forwarded = trust_forwarded_for
-            .then(|| {
-                req.headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-            })
-            .flatten();
-        let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
+        let ip = aurum_http::client_ip(req, trust_forwarded_for).map(|ip| ip.to_string());
         let user_agent = req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

@@ -150,7 +150,12 @@ impl RateLimits {
     /// A call without a valid token, or to the OpenID Connect endpoints, from `req`'s client.
     pub fn check_ip(&self, req: &HttpRequest) -> Result<Allowance, Limited> {
         self.ip
-            .check(&client_ip(req, self.trust_forwarded_for), Scope::Ip)
+            .check(
+                &aurum_http::client_ip(req, self.trust_forwarded_for)
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                Scope::Ip,
+            )
             .inspect_err(|l| self.count(l))
     }
 
@@ -167,25 +172,6 @@ impl RateLimits {
         self.tenant.limiter.retain_recent();
         self.ip.limiter.retain_recent();
     }
-}
-
-/// The client's address: the first of `X-Forwarded-For` when that header is trusted and
-/// holds an IP address there, else the connection's peer (empty when unknown).
-pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .and_then(|v| v.parse::<std::net::IpAddr>().ok())
-        })
-        .flatten();
-    forwarded
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .map(|ip| ip.to_string())
-        .unwrap_or_default()
 }
 
 pub const LIMIT: &str = "ratelimit-limit";
@@ -230,29 +216,4 @@ pub fn too_many(l: &Limited) -> HttpResponse {
         },
     );
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::client_ip;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn the_client_address_is_the_peer_unless_the_forwarded_header_is_trusted() {
-        let req = TestRequest::default()
-            .peer_addr(([10, 0, 0, 5], 4711).into())
-            .insert_header(("x-forwarded-for", "203.0.113.7, 10.0.0.9"))
-            .to_http_request();
-        assert_eq!(client_ip(&req, false), "10.0.0.5");
-        assert_eq!(client_ip(&req, true), "203.0.113.7");
-        let junk = TestRequest::default()
-            .peer_addr(([10, 0, 0, 5], 4711).into())
-            .insert_header(("x-forwarded-for", "not-an-address"))
-            .to_http_request();
-        assert_eq!(client_ip(&junk, true), "10.0.0.5");
-        assert_eq!(
-            client_ip(&TestRequest::default().to_http_request(), true),
-            ""
-        );
-    }
 }

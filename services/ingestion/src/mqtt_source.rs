@@ -1,6 +1,5 @@
 //! The MQTT path: broker -> spool -> pipeline -> write queue.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,9 +88,7 @@ pub async fn run_pipeline(
             span_id = tracing::field::Empty,
         );
         if let Some(tp) = &inbound.record.traceparent {
-            let carrier = HashMap::from([("traceparent".to_owned(), tp.clone())]);
-            let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-            let _ = span.set_parent(parent);
+            let _ = span.set_parent(aurum_telemetry::context_from_traceparent(tp));
         }
         aurum_telemetry::record_trace_ids(&span);
         let item = process_with_retry(&ingestor, &inbound, max_payload_bytes)
@@ -135,12 +132,14 @@ async fn process(
     let r = &inbound.record;
     let ids = parse_telemetry_topic(&r.topic)
         .and_then(|(t, m)| Some((TenantId::parse(t).ok()?, MachineId::parse(m).ok()?)));
+    let traceparent = aurum_telemetry::current_traceparent();
     let env = Envelope {
         source: Source::Mqtt,
         tenant: ids.as_ref().map(|(t, _)| t.as_str()),
         topic: Some(&r.topic),
         received_at: inbound.received_at,
         raw: &r.payload,
+        traceparent: traceparent.as_deref(),
     };
     let Some((tenant, machine)) = ids.as_ref() else {
         return Ok(ingestor.reject_payload(

@@ -37,6 +37,9 @@ pub struct Envelope<'a> {
     pub topic: Option<&'a str>,
     pub received_at: DateTime<Utc>,
     pub raw: &'a [u8],
+    /// The sampled trace the message arrived in (W3C `traceparent`), looked up once per
+    /// request or MQTT message by the caller, not per message of a batch.
+    pub traceparent: Option<&'a str>,
 }
 
 impl Envelope<'_> {
@@ -247,7 +250,7 @@ impl Ingestor {
                             id: msg.machine_id.clone(),
                             machine_type: known.machine_type,
                             site: known.site,
-                            traceparent: aurum_telemetry::current_traceparent(),
+                            traceparent: env.traceparent.map(str::to_owned),
                         });
                     }
                     return Ok(processed);

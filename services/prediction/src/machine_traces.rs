@@ -30,8 +30,7 @@ impl MachineTraces {
             let Some(tp) = v.traceparent.as_deref() else {
                 continue;
             };
-            let carrier = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
-            let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+            let parent = aurum_telemetry::context_from_traceparent(tp);
             let remote = parent.span().span_context().clone();
             if !remote.is_valid() || !remote.is_sampled() {
                 continue;

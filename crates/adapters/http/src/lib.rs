@@ -4,6 +4,7 @@
 
 mod caller;
 mod certificates;
+mod client_addr;
 mod health;
 mod http_metrics;
 mod ops;
@@ -17,6 +18,7 @@ pub use certificates::{
     earliest_not_after, register_certificate_expiry, CertificateExpiry, CertificateMetricError,
     PemError,
 };
+pub use client_addr::client_ip;
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
 pub use ops::{bind, ListenError, Ops};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aurum_authn::ServiceTokens;
 
 use aurum_proto::features::FeatureBatch;
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -229,16 +229,17 @@ pub fn trace_context(span: &tracing::Span) -> HashMap<String, String> {
     let mut carrier = HashMap::new();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
     if !carrier.contains_key(TRACEPARENT) {
-        let sc = cx.span().span_context().clone();
-        let (trace_id, span_id, flags) = if sc.is_valid() {
-            (sc.trace_id(), sc.span_id(), sc.trace_flags())
-        } else {
-            (fresh_trace_id(), fresh_span_id(), TraceFlags::SAMPLED)
-        };
-        carrier.insert(
-            TRACEPARENT.to_owned(),
-            format!("00-{trace_id}-{span_id}-{:02x}", flags.to_u8()),
-        );
+        let mut sc = cx.span().span_context().clone();
+        if !sc.is_valid() {
+            sc = SpanContext::new(
+                fresh_trace_id(),
+                fresh_span_id(),
+                TraceFlags::SAMPLED,
+                false,
+                Default::default(),
+            );
+        }
+        carrier.insert(TRACEPARENT.to_owned(), aurum_telemetry::traceparent(&sc));
     }
     carrier
 }

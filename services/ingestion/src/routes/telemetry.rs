@@ -87,6 +87,7 @@ pub async fn post_batch(
     };
     let mut reports = Vec::with_capacity(batch.messages.len());
     let mut origins = HashMap::new();
+    let traceparent = aurum_telemetry::current_traceparent();
     for (decoded, raw) in batch.messages {
         let env = Envelope {
             source: Source::Http,
@@ -94,6 +95,7 @@ pub async fn post_batch(
             topic: None,
             received_at,
             raw: &raw,
+            traceparent: traceparent.as_deref(),
         };
         let processed = state
             .ingestor

@@ -583,12 +583,7 @@ async fn sigterm_sends_the_features_of_what_was_committed_in_a_last_batch() {
     assert_eq!(r.status(), 200);
     assert!(receiver.received().is_empty());
 
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(aurum_testkit::sigterm(child.id()));
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}\n{}", log_text());
     assert_eq!(receiver.latest_count("TRUCK-8", "rpm"), Some(11));

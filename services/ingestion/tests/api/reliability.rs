@@ -180,12 +180,7 @@ async fn sigterm_drains_what_was_received_and_exits_cleanly() {
         let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));
         publish_until_acked(&publisher, &topic, m.to_string().into_bytes()).await;
     }
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(first.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(aurum_testkit::sigterm(first.child.id()));
     // The rest arrives while the service is stopping or gone: the broker queues it.
     for seq in N / 2 + 1..=N {
         let m = message("MILL-3", seq, Utc::now(), json!({"rpm": 12.0}));

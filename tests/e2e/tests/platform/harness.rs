@@ -57,9 +57,7 @@ impl Service {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        aurum_testkit::sigterm(child.id());
         for _ in 0..200 {
             if let Ok(Some(_)) = child.try_wait() {
                 return;
