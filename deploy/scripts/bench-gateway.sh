@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make bench-gateway`: what the gateway adds to a request. One real backend (ingestion's
-# GET /v1/machines/{id}, release build), nginx as a plain reverse proxy in front of it, and the
-# gateway (release build, token verification, rate limiting and audit on, limits too high to
-# trigger) in front of it; wrk with the same connections and duration against all three in the
-# same run. Writes the "Gateway" section of docs/benchmarks.md (the other sections stay).
+# GET /v1/machines/{id}, release build), nginx as a plain reverse proxy in front of it, a bare
+# actix-web + awc forwarder (the gateway's HTTP stack doing nothing else), and the gateway
+# (release build, token verification, rate limiting, with and without the audit log, limits too
+# high to trigger) in front of it; wrk with the same connections and duration against each in
+# the same run, and each proxy's CPU time per request from /proc. Writes the "Gateway" section
+# of docs/benchmarks.md (the other sections stay).
 #
 #   deploy/scripts/bench-gateway.sh [--duration S] [--connections N] [--threads N]
 #                                    [--light-connections N] [--no-write]
@@ -38,8 +40,8 @@ have wrk || need_apt wrk
 have openssl || need_apt openssl
 
 cd "${AURUMAI_ROOT}"
-log "building ingestion and the gateway (release profile)"
-cargo build --release -p aurum-ingestion -p aurum-gateway
+log "building ingestion, the gateway and the bare forwarder (release profile)"
+cargo build --release -p aurum-ingestion -p aurum-gateway --example bare_forwarder
 bin="${CARGO_TARGET_DIR:-${AURUMAI_ROOT}/target}/release"
 
 work="$(mktemp -d)"
@@ -128,8 +130,16 @@ http {
 }
 CONF
 nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" -g 'daemon off;' &
-pids+=("$!")
+nginx_pid="$!"
+pids+=("${nginx_pid}")
 wait_tcp 127.0.0.1 "${nginx_port}" 10 || die "nginx did not start"
+
+# --- the bare forwarder: the gateway's HTTP stack (actix-web, awc) and nothing else ---
+bare_port="$(free_port)"
+"${bin}/examples/bare_forwarder" "${bare_port}" "http://127.0.0.1:${backend_port}" >"${work}/bare.log" 2>&1 &
+bare_pid="$!"
+pids+=("${bare_pid}")
+wait_tcp 127.0.0.1 "${bare_port}" 10 || { cat "${work}/bare.log" >&2; die "the bare forwarder did not start"; }
 
 # --- the gateway ---
 gateway_port="$(free_port)"
@@ -138,7 +148,8 @@ env "${common[@]}" "AURUM_HTTP__PORT=${gateway_port}" "AURUM_AUTH__ISSUER=${issu
     AURUM_RATE_LIMIT__PER_PRINCIPAL__REQUESTS=100000000 AURUM_RATE_LIMIT__PER_PRINCIPAL__PER_S=1 \
     AURUM_RATE_LIMIT__PER_TENANT__REQUESTS=100000000 AURUM_RATE_LIMIT__PER_TENANT__PER_S=1 \
     "${bin}/aurum-gateway" >"${work}/gateway.log" 2>&1 &
-pids+=("$!")
+gateway_pid="$!"
+pids+=("${gateway_pid}")
 wait_http "http://127.0.0.1:${gateway_port}/healthz" 60 || { cat "${work}/gateway.log" >&2; die "the gateway did not start"; }
 # The same gateway without the audit log: what the comparison with nginx (a proxy that
 # records nothing) measures; the audited gateway above is what production runs.
@@ -149,7 +160,8 @@ env "${common[@]}" "AURUM_HTTP__PORT=${lean_port}" "AURUM_AUTH__ISSUER=${issuer}
     AURUM_RATE_LIMIT__PER_TENANT__REQUESTS=100000000 AURUM_RATE_LIMIT__PER_TENANT__PER_S=1 \
     AURUM_AUDIT__ENABLED=false \
     "${bin}/aurum-gateway" >"${work}/gateway-lean.log" 2>&1 &
-pids+=("$!")
+lean_pid="$!"
+pids+=("${lean_pid}")
 wait_http "http://127.0.0.1:${lean_port}/healthz" 60 || { cat "${work}/gateway-lean.log" >&2; die "the second gateway did not start"; }
 token="$(cat "${work}/token")"
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${token}" \
@@ -157,43 +169,71 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${token
 [[ "${code}" == 200 ]] || { cat "${work}/gateway.log" >&2; die "the gateway answered ${code} to the benchmark request"; }
 
 # --- the runs: same connections and duration, one after the other ---
+# CPU time (user + system, clock ticks) of processes, to charge each proxy its own work.
+cpu_ticks() {
+    local p total=0 t
+    for p in "$@"; do
+        t="$(awk '{print $14 + $15}' "/proc/${p}/stat" 2>/dev/null || echo 0)"
+        total=$((total + t))
+    done
+    echo "${total}"
+}
+# The processes whose CPU a path's proxy uses: nginx's workers, or the one process.
+proxy_pids() {
+    case "$1" in
+        direct) echo "" ;;
+        nginx) pgrep -P "${nginx_pid}" | tr '\n' ' ' ;;
+        bare) echo "${bare_pid}" ;;
+        gateway) echo "${gateway_pid}" ;;
+        lean) echo "${lean_pid}" ;;
+    esac
+}
 run() {
-    local name="$1" conns="$2" url="$3"
+    local name="$1" conns="$2" url="$3" path before after
     shift 3
+    path="${name%-*}"
     local t="${threads}"
     ((conns < t)) && t="${conns}"
     log "wrk ${name}: ${conns} connections, ${t} threads, ${duration}s"
+    # shellcheck disable=SC2046 # one pid per word
+    before="$(cpu_ticks $(proxy_pids "${path}"))"
     wrk -t"${t}" -c"${conns}" -d"${duration}s" --latency "$@" "${url}" >"${work}/${name}.txt"
+    # shellcheck disable=SC2046
+    after="$(cpu_ticks $(proxy_pids "${path}"))"
+    echo "proxy_cpu_ticks $((after - before))" >>"${work}/${name}.txt"
     cat "${work}/${name}.txt" >&2
 }
 tenant_headers=(-H "x-aurum-tenant: ${tenant}" -H "x-aurum-user: bench")
 direct_url="http://127.0.0.1:${backend_port}/v1/machines/${machine}"
 nginx_url="http://127.0.0.1:${nginx_port}/v1/machines/${machine}"
+bare_url="http://127.0.0.1:${bare_port}/v1/machines/${machine}"
 gateway_url="http://127.0.0.1:${gateway_port}/api/v1/machines/${machine}"
 lean_url="http://127.0.0.1:${lean_port}/api/v1/machines/${machine}"
 auth_header=(-H "authorization: Bearer ${token}")
 # warm-up (pools, caches)
 wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${direct_url}" >/dev/null
 wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${nginx_url}" >/dev/null
+wrk -t1 -c4 -d2s "${tenant_headers[@]}" "${bare_url}" >/dev/null
 wrk -t1 -c4 -d2s "${auth_header[@]}" "${gateway_url}" >/dev/null
 wrk -t1 -c4 -d2s "${auth_header[@]}" "${lean_url}" >/dev/null
-run direct-load "${connections}" "${direct_url}" "${tenant_headers[@]}"
-run nginx-load "${connections}" "${nginx_url}" "${tenant_headers[@]}"
-run gateway-load "${connections}" "${gateway_url}" "${auth_header[@]}"
-run lean-load "${connections}" "${lean_url}" "${auth_header[@]}"
-run direct-light "${light}" "${direct_url}" "${tenant_headers[@]}"
-run nginx-light "${light}" "${nginx_url}" "${tenant_headers[@]}"
-run gateway-light "${light}" "${gateway_url}" "${auth_header[@]}"
-run lean-light "${light}" "${lean_url}" "${auth_header[@]}"
+for mode in load light; do
+    conns="${connections}"
+    [[ "${mode}" == light ]] && conns="${light}"
+    run "direct-${mode}" "${conns}" "${direct_url}" "${tenant_headers[@]}"
+    run "nginx-${mode}" "${conns}" "${nginx_url}" "${tenant_headers[@]}"
+    run "bare-${mode}" "${conns}" "${bare_url}" "${tenant_headers[@]}"
+    run "lean-${mode}" "${conns}" "${lean_url}" "${auth_header[@]}"
+    run "gateway-${mode}" "${conns}" "${gateway_url}" "${auth_header[@]}"
+done
 
 metrics="$(curl -fsS "http://127.0.0.1:${gateway_port}/metrics")"
 limited="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_rate_limited_total/ {s += $2} END {print s + 0}')"
 audited="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_audit_written_total/ {print $2}')"
 dropped="$(printf '%s\n' "${metrics}" | awk '/^aurum_gateway_audit_dropped_total/ {s += $2} END {print s + 0}')"
 
-table="$(python3 - "${work}" "${connections}" "${light}" <<'PY'
+table="$(python3 - "${work}" "${connections}" "${light}" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
-work, load_c, light_c = sys.argv[1:]
+work, load_c, light_c, clk_tck = sys.argv[1:]
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     x = float(m.group(1))
@@ -201,27 +241,33 @@ def ms(v):
 labels = {
     "direct": "backend direct",
     "nginx": "nginx -> backend",
+    "bare": "bare actix-web + awc forwarder -> backend (no checks)",
     "lean": "gateway -> backend (tokens, rate limits; audit off)",
     "gateway": "gateway -> backend (tokens, rate limits, audit on)",
 }
 for mode, conns in (("load", load_c), ("light", light_c)):
     rows = {}
-    for name in ("direct", "nginx", "lean", "gateway"):
+    for name in ("direct", "nginx", "bare", "lean", "gateway"):
         t = open(f"{work}/{name}-{mode}.txt").read()
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+        done = int(re.search(r"(\d+) requests in", t).group(1))
+        ticks = int(re.search(r"proxy_cpu_ticks (-?\d+)", t).group(1))
         p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
         p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
         non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-        rows[name] = (rps, p50, p99, int(non2xx.group(1)) if non2xx else 0)
+        cpu_us = ticks / int(clk_tck) * 1e6 / max(done, 1)
+        rows[name] = (rps, p50, p99, int(non2xx.group(1)) if non2xx else 0, cpu_us)
     title = "Under load" if mode == "load" else "Light load (the latency a proxy adds)"
     print(f"{title}: {conns} connections")
     print()
-    print("| path | requests/s | p50 (ms) | p99 (ms) | added p50 over direct (ms) | added p99 over direct (ms) | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, (rps, p50, p99, errors) in rows.items():
+    print("| path | requests/s | vs nginx | p50 (ms) | p99 (ms) | added p50 over direct (ms) | added p99 over direct (ms) | proxy CPU per request (µs) | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, (rps, p50, p99, errors, cpu_us) in rows.items():
         a50 = "-" if name == "direct" else f"{p50 - rows['direct'][1]:+.3f}"
         a99 = "-" if name == "direct" else f"{p99 - rows['direct'][2]:+.3f}"
-        print(f"| {labels[name]} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {a50} | {a99} | {errors} |")
+        vs = f"{rps / rows['nginx'][0]:.0%}"
+        cpu = "-" if name == "direct" else f"{cpu_us:.0f}"
+        print(f"| {labels[name]} | {rps:,.0f} | {vs} | {p50:.3f} | {p99:.3f} | {a50} | {a99} | {cpu} | {errors} |")
     print()
 PY
 )"
@@ -259,10 +305,19 @@ How it is measured (deploy/scripts/bench-gateway.sh):
 - Gateway: the release build with everything a production call goes through: RS256 token
   verification (key cached from the issuer's JWKS), role and tenant check, rate limits per
   principal and tenant (set too high to trigger), header rewriting, request id and trace
-  context, the proxied call over a pooled connection, security headers, and an audit entry
+  context, the proxied call over the worker's pooled connection, security headers, CORS,
+  request metrics, and an audit entry
   per request written asynchronously in batches to the hash chain in PostgreSQL.
 - The same gateway with the audit log off (`audit.enabled=false`), in its own process: the
   comparison the target asks for (nginx records nothing); production runs with audit on.
+- The bare forwarder (`services/gateway/examples/bare_forwarder.rs`): actix-web and a
+  per-worker awc client, the gateway's HTTP stack, forwarding with no checks at all. The gap
+  between it and nginx is the stack's; the gap between it and the gateway is the gateway's
+  own work.
+- Proxy CPU per request: the proxy's user + system CPU time during its run (from
+  `/proc/<pid>/stat`; nginx: its worker processes) divided by the requests wrk completed.
+  With every process on the same two cores, each microsecond a proxy spends is taken from
+  the backend, PostgreSQL and wrk, which is what its throughput reflects.
 - wrk with the same threads, connections and duration against each, one after the other,
   after a 2 s warm-up of each; percentiles are wrk's `--latency`. Under load every path runs
   at its own maximum throughput, so its latency includes queueing; the light runs (a couple

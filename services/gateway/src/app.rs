@@ -103,6 +103,10 @@ impl Application {
         config: GatewayConfig,
         registry: prometheus::Registry,
     ) -> Result<Self, StartError> {
+        // The upstream clients build their TLS settings from the process's default crypto
+        // provider; name it, so a second provider in the dependency tree cannot leave the
+        // choice open (awc would panic in every worker).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = connect_pool(&config.database)?;
         let metrics = GatewayMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
@@ -116,7 +120,7 @@ impl Application {
         if let Err(e) = verifier.refresh().await {
             tracing::warn!(error = %e, "cannot fetch the issuer's keys yet");
         }
-        let proxy = Proxy::new(&config.upstreams, metrics.clone())?;
+        let proxy = Proxy::new(&config.upstreams, metrics.clone());
         let audit_store: Arc<dyn AuditStore> = Arc::new(PgAuditStore::new(pool.clone()));
         let mut background = Vec::new();
         let sink = if config.audit.enabled {
@@ -149,11 +153,16 @@ impl Application {
                 every: Duration::from_millis(config.auth.min_refetch_interval_ms),
                 last: tokio::sync::Mutex::new(None),
             }));
+        // Readiness checks are shared by the workers, so they use a thread-safe client of
+        // their own; the proxied calls use each worker's (`WorkerClient`).
+        let probe_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         for (name, upstream) in proxy.upstreams() {
             readiness = readiness.with(Arc::new(UpstreamCheck {
                 name,
                 upstream,
-                client: proxy.client().clone(),
+                client: probe_client.clone(),
             }));
         }
 
@@ -194,12 +203,15 @@ impl Application {
         let cors_settings = config.cors.clone();
         let server = aurum_http::start(
             move || {
+                // Built here, in the worker thread that will use it.
+                let client = state.proxy.worker_client();
                 let mut app = App::new()
                     .wrap(from_fn(HttpMetrics::observe))
                     .wrap(cors(&cors_settings))
                     .wrap(from_fn(security_headers))
                     .wrap(from_fn(aurum_http::request_context))
                     .app_data(state.clone())
+                    .app_data(client)
                     .app_data(doc.clone())
                     .app_data(docs_page.clone())
                     .configure(|c| ops.configure(c))

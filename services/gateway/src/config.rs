@@ -47,12 +47,16 @@ pub struct Upstreams {
     pub ingestion: Upstream,
     pub prediction: Upstream,
     pub auth: Upstream,
-    /// Extra attempts for idempotent methods (GET, HEAD, PUT, DELETE) after a connection
-    /// failure or a 502/503.
+    /// Extra attempts for idempotent methods (GET, HEAD, PUT, DELETE) after a failed
+    /// exchange (other than a timeout) or a 502/503.
     pub retries: u32,
     pub retry_backoff_ms: u64,
-    /// Idle connections kept per upstream.
-    pub pool_max_idle: usize,
+    /// Connections open at once to all upstreams, per worker thread (0: no limit); calls
+    /// over it wait for a free one.
+    pub max_connections: usize,
+    /// An idle pooled connection is closed after this long. Below the services' own
+    /// keep-alive (5 s), so the gateway never reuses one a service is closing.
+    pub idle_timeout_ms: u64,
 }
 
 /// `requests` per `per_s` seconds, as a burst that refills evenly (GCRA).
@@ -131,7 +135,8 @@ impl Default for GatewayConfig {
                 auth: up(8083),
                 retries: 2,
                 retry_backoff_ms: 50,
-                pool_max_idle: 64,
+                max_connections: 0,
+                idle_timeout_ms: 4_000,
             },
             rate_limit: RateLimitSettings {
                 enabled: true,

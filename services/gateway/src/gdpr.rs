@@ -13,11 +13,14 @@ use aurum_http::{Problem, RequestId, TENANT_HEADER, USER_HEADER};
 use aurum_ports::{AuditQuery, AuditStore};
 use serde_json::{json, Value};
 
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, WorkerClient};
 use crate::routes::Target;
 
 /// Audit entries of one subject in one export, at most.
 const MAX_EXPORTED_ENTRIES: usize = 100_000;
+
+/// The largest account export auth's answer may be.
+const EXPORT_LIMIT: usize = 8 * 1024 * 1024;
 
 pub async fn export(
     req: &HttpRequest,
@@ -29,38 +32,39 @@ pub async fn export(
     let Some((_, auth)) = proxy.upstream(Target::Auth) else {
         return Problem::internal().error_response();
     };
+    let Some(client) = WorkerClient::of(req) else {
+        return Problem::internal().error_response();
+    };
     let url = format!("{}/v1/me/export", auth.url.trim_end_matches('/'));
-    let mut call = proxy
-        .client()
+    let mut call = client
         .get(url)
         .timeout(auth.timeout())
-        .header(TENANT_HEADER, tenant.as_str())
-        .header(USER_HEADER, principal.subject.as_str());
+        .insert_header((TENANT_HEADER, tenant.as_str()))
+        .insert_header((USER_HEADER, principal.subject.as_str()));
     if let Some(a) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        call = call.header("authorization", a.as_bytes());
+        call = call.insert_header((actix_web::http::header::AUTHORIZATION, a.clone()));
     }
     if let Some(id) = RequestId::current() {
-        call = call.header("x-request-id", id.as_str());
+        call = call.insert_header(("x-request-id", id.as_str()));
     }
     let account: Value = match call.send().await {
-        Ok(r) if r.status().is_success() => match r.json().await {
+        Ok(mut r) if r.status().is_success() => match r.json().limit(EXPORT_LIMIT).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "auth's export is not JSON");
                 return upstream_failed();
             }
         },
-        Ok(r) => {
+        Ok(mut r) => {
             // The caller's own failure (401 revoked, 404 erased) is theirs to see.
-            let status = r.status().as_u16();
-            if (400..500).contains(&status) {
-                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-                let body = r.bytes().await.unwrap_or_default();
-                return HttpResponse::build(code)
+            let status = r.status();
+            if status.is_client_error() {
+                let body = r.body().await.unwrap_or_default();
+                return HttpResponse::build(status)
                     .content_type("application/problem+json")
                     .body(body);
             }
-            tracing::warn!(status, "auth's export failed");
+            tracing::warn!(status = status.as_u16(), "auth's export failed");
             return upstream_failed();
         }
         Err(e) => {

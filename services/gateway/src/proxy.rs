@@ -1,16 +1,17 @@
-//! Forwarding to the services: one pooled HTTP client, per-upstream time limits, retries for
-//! idempotent methods only, hop-by-hop headers removed, the tenant and user pinned from the
-//! verified token, request id and trace context propagated. The OpenID Connect passthrough
-//! ([`Proxy::pass_through`]) forwards allow-listed headers only, both ways.
+//! Forwarding to the services: one HTTP client per worker thread, per-upstream time limits,
+//! retries for idempotent methods only, hop-by-hop headers removed, the tenant and user pinned
+//! from the verified token, request id and trace context propagated. The OpenID Connect
+//! passthrough ([`Proxy::pass_through`]) forwards allow-listed headers only, both ways.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
+use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use aurum_http::{Problem, RequestId, TENANT_HEADER, USER_HEADER};
-use futures::TryStreamExt;
+use awc::error::SendRequestError;
+use opentelemetry::propagation::Injector;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::{Upstream, Upstreams};
@@ -86,10 +87,13 @@ pub const PASS_RESPONSE: &[&str] = &[
 /// Answers up to this size are read whole; larger ones are streamed through.
 const BUFFER_LIMIT: u64 = 256 * 1024;
 
+/// Time limit for opening a connection to a service.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// When an upstream call is attempted again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
-    /// Idempotent methods, after a connection failure or a 502/503.
+    /// Idempotent methods, after a failed exchange or a 502/503.
     Idempotent,
     /// GET only, and only when the connection failed (nothing reached the upstream): some
     /// GETs of the sign-in flow are single-use.
@@ -100,9 +104,9 @@ enum Retry {
 struct Call<'a> {
     name: &'static str,
     upstream: &'a Upstream,
-    method: reqwest::Method,
-    url: String,
-    headers: reqwest::header::HeaderMap,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
     retry: Retry,
     /// Which answer headers pass.
@@ -117,14 +121,34 @@ fn oidc_answer_header(name: &str) -> bool {
     PASS_RESPONSE.contains(&name)
 }
 
+/// The upstream HTTP client of one worker thread. awc keeps its connection pool in the
+/// thread, so a call takes no lock and hands nothing to another task; each worker builds its
+/// own at start ([`Proxy::worker_client`]) and keeps it in its app data.
+#[derive(Clone)]
+pub struct WorkerClient(awc::Client);
+
+impl std::fmt::Debug for WorkerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerClient")
+    }
+}
+
+impl WorkerClient {
+    /// The client of the worker serving `req`.
+    pub fn of(req: &HttpRequest) -> Option<&awc::Client> {
+        req.app_data::<WorkerClient>().map(|c| &c.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    client: reqwest::Client,
     ingestion: Upstream,
     prediction: Upstream,
     auth: Upstream,
     retries: u32,
     backoff: Duration,
+    max_connections: usize,
+    idle_timeout: Duration,
     metrics: GatewayMetrics,
 }
 
@@ -136,27 +160,34 @@ pub struct Caller<'a> {
 }
 
 impl Proxy {
-    pub fn new(u: &Upstreams, metrics: GatewayMetrics) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(u.pool_max_idle)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(2))
-            .build()?;
-        Ok(Self {
-            client,
+    pub fn new(u: &Upstreams, metrics: GatewayMetrics) -> Self {
+        Self {
             ingestion: u.ingestion.clone(),
             prediction: u.prediction.clone(),
             auth: u.auth.clone(),
             retries: u.retries,
             backoff: Duration::from_millis(u.retry_backoff_ms),
+            max_connections: u.max_connections,
+            idle_timeout: Duration::from_millis(u.idle_timeout_ms),
             metrics,
-        })
+        }
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// A client for the calling worker thread: redirects are passed back, not followed, and
+    /// no header is added that the caller did not send or the gateway does not set.
+    pub fn worker_client(&self) -> WorkerClient {
+        let connector = awc::Connector::new()
+            .timeout(CONNECT_TIMEOUT)
+            .limit(self.max_connections)
+            .conn_keep_alive(self.idle_timeout);
+        WorkerClient(
+            awc::Client::builder()
+                .connector(connector)
+                .disable_redirects()
+                .no_default_headers()
+                .disable_timeout()
+                .finish(),
+        )
     }
 
     pub fn upstream(&self, target: Target) -> Option<(&'static str, &Upstream)> {
@@ -189,26 +220,22 @@ impl Proxy {
             return Problem::internal().error_response();
         };
         let path = req.path().strip_prefix("/api").unwrap_or(req.path());
-        let mut url = format!("{}{path}", upstream.url.trim_end_matches('/'));
-        if !req.query_string().is_empty() {
-            url.push('?');
-            url.push_str(req.query_string());
-        }
-        let method = match reqwest::Method::from_bytes(req.method().as_str().as_bytes()) {
-            Ok(m) => m,
-            Err(_) => return Problem::bad_request("unsupported method").error_response(),
+        let Some(uri) = upstream_uri(upstream, path, req.query_string()) else {
+            return Problem::bad_request("invalid request target").error_response();
         };
-        let headers = self.upstream_headers(req, caller);
-        self.send(Call {
-            name,
-            upstream,
-            method,
-            url,
-            headers,
-            body,
-            retry: Retry::Idempotent,
-            pass: all_but_hop_by_hop,
-        })
+        self.send(
+            req,
+            Call {
+                name,
+                upstream,
+                method: req.method().clone(),
+                uri,
+                headers: upstream_headers(req, caller),
+                body,
+                retry: Retry::Idempotent,
+                pass: all_but_hop_by_hop,
+            },
+        )
         .await
     }
 
@@ -218,69 +245,66 @@ impl Proxy {
     /// no tenant set: the auth service authenticates clients and users itself. Retried only
     /// for GET when the connection failed.
     pub async fn pass_through(&self, req: &HttpRequest, path: &str, body: Bytes) -> HttpResponse {
-        let mut url = format!("{}{path}", self.auth.url.trim_end_matches('/'));
-        if !req.query_string().is_empty() {
-            url.push('?');
-            url.push_str(req.query_string());
-        }
-        let method = match reqwest::Method::from_bytes(req.method().as_str().as_bytes()) {
-            Ok(m) => m,
-            Err(_) => return Problem::bad_request("unsupported method").error_response(),
+        let Some(uri) = upstream_uri(&self.auth, path, req.query_string()) else {
+            return Problem::bad_request("invalid request target").error_response();
         };
-        self.send(Call {
-            name: "auth",
-            upstream: &self.auth,
-            method,
-            url,
-            headers: passthrough_headers(req),
-            body,
-            retry: Retry::GetUnsent,
-            pass: oidc_answer_header,
-        })
+        self.send(
+            req,
+            Call {
+                name: "auth",
+                upstream: &self.auth,
+                method: req.method().clone(),
+                uri,
+                headers: passthrough_headers(req),
+                body,
+                retry: Retry::GetUnsent,
+                pass: oidc_answer_header,
+            },
+        )
         .await
     }
 
-    async fn send(&self, call: Call<'_>) -> HttpResponse {
+    async fn send(&self, req: &HttpRequest, call: Call<'_>) -> HttpResponse {
         let Call {
             name,
             upstream,
             method,
-            url,
+            uri,
             headers,
             body,
             retry,
             pass,
         } = call;
+        let Some(client) = WorkerClient::of(req) else {
+            tracing::error!("no upstream client in this worker's app data");
+            return Problem::internal().error_response();
+        };
         let attempts = match retry {
             Retry::Idempotent
                 if matches!(
                     method,
-                    reqwest::Method::GET
-                        | reqwest::Method::HEAD
-                        | reqwest::Method::PUT
-                        | reqwest::Method::DELETE
+                    Method::GET | Method::HEAD | Method::PUT | Method::DELETE
                 ) =>
             {
                 self.retries + 1
             }
-            Retry::GetUnsent if method == reqwest::Method::GET => self.retries + 1,
+            Retry::GetUnsent if method == Method::GET => self.retries + 1,
             _ => 1,
         };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent = self
-                .client
-                .request(method.clone(), &url)
-                .headers(headers.clone())
-                .timeout(upstream.timeout())
-                .body(body.clone())
-                .send()
-                .await;
+            let deadline = Instant::now() + upstream.timeout();
+            let mut request = client
+                .request(method.clone(), uri.clone())
+                .timeout(upstream.timeout());
+            *request.headers_mut() = headers.clone();
+            let sent = request.send_body(body.clone()).await;
             let retryable = match (&sent, retry) {
                 (Ok(r), Retry::Idempotent) => matches!(r.status().as_u16(), 502 | 503),
                 (Ok(_), Retry::GetUnsent) => false,
-                (Err(e), _) => e.is_connect(),
+                (Err(e), Retry::Idempotent) => failure_kind(e) != "timeout",
+                (Err(e), Retry::GetUnsent) => failure_kind(e) == "connect",
             };
             if retryable && attempt < attempts {
                 self.metrics
@@ -292,21 +316,17 @@ impl Proxy {
                 continue;
             }
             return match sent {
-                Ok(r) => into_response(r, pass).await,
+                Ok(r) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    into_response(r.timeout(left), pass).await
+                }
                 Err(e) => {
-                    let kind = if e.is_timeout() {
-                        "timeout"
-                    } else if e.is_connect() {
-                        "connect"
-                    } else {
-                        "other"
-                    };
+                    let kind = failure_kind(&e);
                     self.metrics
                         .upstream_failures
                         .with_label_values(&[name, kind])
                         .inc();
-                    // Without the URL: its query may hold codes, states or hints.
-                    let e = e.without_url();
+                    // awc's errors name neither the URL nor the query (codes, states, hints).
                     tracing::warn!(upstream = name, kind, error = %e, "upstream call failed");
                     if kind == "timeout" {
                         Problem::new(
@@ -327,47 +347,58 @@ impl Proxy {
             };
         }
     }
+}
 
-    fn upstream_headers(
-        &self,
-        req: &HttpRequest,
-        caller: Caller<'_>,
-    ) -> reqwest::header::HeaderMap {
-        let mut out = caller_headers(req, req.headers().len() + 6, |name| {
-            !DROP_REQUEST.contains(&name)
-        });
-        let mut set = |name: &'static str, value: &str| set_header(&mut out, name, value);
-        set(TENANT_HEADER, caller.tenant);
-        set(USER_HEADER, caller.subject);
-        if let Some(id) = RequestId::current() {
-            set("x-request-id", id.as_str());
-        }
-        if let Some(peer) = req.peer_addr() {
-            set("x-forwarded-for", &peer.ip().to_string());
-        }
-        set("x-forwarded-proto", req.connection_info().scheme());
-        set_trace_context(&mut out, req);
-        out
+/// The metric label of a failed exchange. `connect`: nothing reached the service.
+fn failure_kind(e: &SendRequestError) -> &'static str {
+    match e {
+        SendRequestError::Timeout => "timeout",
+        SendRequestError::Connect(_) => "connect",
+        _ => "other",
     }
 }
 
+/// `{upstream}{path}?{query}`, or `None` when the request's target does not make a URI.
+fn upstream_uri(upstream: &Upstream, path: &str, query: &str) -> Option<Uri> {
+    let base = upstream.url.trim_end_matches('/');
+    let mut uri = String::with_capacity(base.len() + path.len() + query.len() + 1);
+    uri.push_str(base);
+    uri.push_str(path);
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    Uri::try_from(uri).ok()
+}
+
+/// The headers of a forwarded API call: the caller's, less hop-by-hop ones and those the
+/// gateway sets: tenant and user from the verified token, request id, `X-Forwarded-*`, trace
+/// context.
+fn upstream_headers(req: &HttpRequest, caller: Caller<'_>) -> HeaderMap {
+    let mut out = caller_headers(req, |name| !DROP_REQUEST.contains(&name));
+    set_header(&mut out, TENANT_HEADER, caller.tenant);
+    set_header(&mut out, USER_HEADER, caller.subject);
+    if let Some(id) = RequestId::current() {
+        set_header(&mut out, "x-request-id", id.as_str());
+    }
+    if let Some(peer) = req.peer_addr() {
+        set_header(&mut out, "x-forwarded-for", &peer.ip().to_string());
+    }
+    set_header(
+        &mut out,
+        "x-forwarded-proto",
+        req.connection_info().scheme(),
+    );
+    set_trace_context(&mut out, req);
+    out
+}
+
 /// The caller's headers that `keep` accepts (by lower-case name), repeated ones included.
-fn caller_headers(
-    req: &HttpRequest,
-    capacity: usize,
-    keep: impl Fn(&str) -> bool,
-) -> reqwest::header::HeaderMap {
-    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-    let mut out = HeaderMap::with_capacity(capacity);
+fn caller_headers(req: &HttpRequest, keep: impl Fn(&str) -> bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(req.headers().len() + 7);
     for (name, value) in req.headers() {
-        if !keep(name.as_str()) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            out.append(n, v);
+        if keep(name.as_str()) {
+            out.append(name.clone(), value.clone());
         }
     }
     out
@@ -375,41 +406,66 @@ fn caller_headers(
 
 /// Sets (replaces) one header the gateway writes itself; a value that is not a valid header
 /// value is left out.
-fn set_header(out: &mut reqwest::header::HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
-        out.insert(reqwest::header::HeaderName::from_static(name), v);
+fn set_header(out: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        out.insert(HeaderName::from_static(name), v);
     }
 }
 
-/// The W3C trace context of the request's span (`traceparent`, `tracestate`).
-fn set_trace_context(out: &mut reqwest::header::HeaderMap, req: &HttpRequest) {
-    use reqwest::header::{HeaderName, HeaderValue};
-    for (k, v) in trace_context(req) {
+/// Writes the propagator's fields into an upstream call's headers.
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
         if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
         ) {
-            out.insert(n, v);
+            self.0.insert(n, v);
+        }
+    }
+}
+
+/// The W3C trace context of the upstream call (`traceparent`, `tracestate`): the request
+/// span's, through the configured propagator; when the span records nothing (no
+/// OpenTelemetry layer, or filtered out), the caller's valid `traceparent`/`tracestate`
+/// pass through.
+fn set_trace_context(out: &mut HeaderMap, req: &HttpRequest) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        let cx = span.context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(out))
+        });
+    }
+    if out.contains_key("traceparent") {
+        return;
+    }
+    let headers = req.headers();
+    if let Some(tp) = headers
+        .get("traceparent")
+        .filter(|v| v.to_str().is_ok_and(valid_traceparent))
+    {
+        out.insert(HeaderName::from_static("traceparent"), tp.clone());
+        if let Some(ts) = headers.get("tracestate").filter(|v| v.len() <= 512) {
+            out.insert(HeaderName::from_static("tracestate"), ts.clone());
         }
     }
 }
 
 /// The headers of a passthrough call: the allow-listed ones of the caller, then the
 /// gateway's own.
-fn passthrough_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
-    let mut out = caller_headers(req, PASS_REQUEST.len() + 7, |name| {
-        PASS_REQUEST.contains(&name)
-    });
-    let mut set = |name: &'static str, value: &str| set_header(&mut out, name, value);
+fn passthrough_headers(req: &HttpRequest) -> HeaderMap {
+    let mut out = caller_headers(req, |name| PASS_REQUEST.contains(&name));
     if let Some(id) = RequestId::current() {
-        set("x-request-id", id.as_str());
+        set_header(&mut out, "x-request-id", id.as_str());
     }
     if let Some(chain) = forwarded_for(req) {
-        set("x-forwarded-for", &chain);
+        set_header(&mut out, "x-forwarded-for", &chain);
     }
     let info = req.connection_info();
-    set("x-forwarded-proto", info.scheme());
-    set("x-forwarded-host", info.host());
+    set_header(&mut out, "x-forwarded-proto", info.scheme());
+    set_header(&mut out, "x-forwarded-host", info.host());
     set_trace_context(&mut out, req);
     out
 }
@@ -429,35 +485,6 @@ fn forwarded_for(req: &HttpRequest) -> Option<String> {
     (!chain.is_empty()).then(|| chain.join(", "))
 }
 
-/// The W3C trace context for the upstream call: injected from the current span through the
-/// configured propagator; without one (no OpenTelemetry layer) the caller's valid
-/// `traceparent`/`tracestate` pass through.
-fn trace_context(req: &HttpRequest) -> HashMap<String, String> {
-    let cx = tracing::Span::current().context();
-    let mut carrier = HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
-    if !carrier.contains_key("traceparent") {
-        if let Some(tp) = req
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| valid_traceparent(v))
-        {
-            carrier.insert("traceparent".into(), tp.to_owned());
-            if let Some(ts) = req
-                .headers()
-                .get("tracestate")
-                .and_then(|v| v.to_str().ok())
-            {
-                if ts.len() <= 512 {
-                    carrier.insert("tracestate".into(), ts.to_owned());
-                }
-            }
-        }
-    }
-    carrier
-}
-
 /// `00-<32 hex>-<16 hex>-<2 hex>`, ids not all zero.
 pub fn valid_traceparent(v: &str) -> bool {
     let parts: Vec<&str> = v.split('-').collect();
@@ -475,17 +502,25 @@ pub fn valid_traceparent(v: &str) -> bool {
         && parts[2].bytes().any(|b| b != b'0')
 }
 
-async fn into_response(r: reqwest::Response, pass: fn(&str) -> bool) -> HttpResponse {
-    let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut builder = HttpResponse::build(status);
+/// The service's answer as the gateway's: allowed headers, the body read whole when it is
+/// small and its length known, streamed otherwise.
+async fn into_response<S>(mut r: awc::ClientResponse<S>, pass: fn(&str) -> bool) -> HttpResponse
+where
+    S: futures::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
+{
+    let mut builder = HttpResponse::build(r.status());
     for (name, value) in r.headers() {
-        if !pass(name.as_str()) {
-            continue;
+        if pass(name.as_str()) {
+            builder.append_header((name.clone(), value.clone()));
         }
-        builder.append_header((name.as_str(), value.as_bytes()));
     }
-    match r.content_length() {
-        Some(n) if n <= BUFFER_LIMIT => match r.bytes().await {
+    let length = r
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) if n <= BUFFER_LIMIT => match r.body().limit(BUFFER_LIMIT as usize).await {
             Ok(b) => builder.body(b),
             Err(e) => {
                 tracing::warn!(error = %e, "upstream body failed");
@@ -497,10 +532,7 @@ async fn into_response(r: reqwest::Response, pass: fn(&str) -> bool) -> HttpResp
                 .error_response()
             }
         },
-        _ => builder.streaming(
-            r.bytes_stream()
-                .map_err(|e| actix_web::error::ErrorBadGateway(e.to_string())),
-        ),
+        _ => builder.streaming(r),
     }
 }
 

@@ -43,22 +43,23 @@ impl HttpMetrics {
         next: Next<impl MessageBody + 'static>,
     ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
         let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-        let method = req.method().to_string();
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let method = req.method().clone();
         let start = Instant::now();
         let res = next.call(req).await;
         if let Some(m) = metrics {
-            let status = match &res {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.as_response_error().status_code().as_u16(),
+            // Read after routing: the router has recorded the matched resource by then, so
+            // this is a lookup (before, it would match the path against every route again).
+            // An error that no handler turned into an answer has no request left to ask.
+            let (status, route) = match &res {
+                Ok(r) => (r.status(), r.request().match_pattern()),
+                Err(e) => (e.as_response_error().status_code(), None),
             };
+            let route = route.as_deref().unwrap_or("unmatched");
             m.requests
-                .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+                .with_label_values(&[method.as_str(), route, status.as_str()])
                 .inc();
             m.duration
-                .with_label_values(&[method.as_str(), route.as_str()])
+                .with_label_values(&[method.as_str(), route])
                 .observe(start.elapsed().as_secs_f64());
         }
         res

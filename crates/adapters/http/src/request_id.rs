@@ -95,9 +95,6 @@ pub async fn request_context(
     // An error here only means no OpenTelemetry layer is installed (tests): ids still work.
     let _ = span.set_parent(parent);
     aurum_telemetry::record_trace_ids(&span);
-    if let Some(route) = req.match_pattern() {
-        span.record("http.route", route.as_str());
-    }
     span.set_attribute("request_id", id.to_string());
 
     let started = std::time::Instant::now();
@@ -106,6 +103,11 @@ pub async fn request_context(
         .await;
     let mut res = result?;
     let status = res.status().as_u16();
+    // Read after routing: the router has recorded the matched resource by then, so this is a
+    // lookup; asked before, it would match the path against every route again.
+    if let Some(route) = res.request().match_pattern() {
+        span.record("http.route", route.as_str());
+    }
     span.record("http.status_code", status);
     span.in_scope(|| {
         tracing::info!(
