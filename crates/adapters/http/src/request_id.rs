@@ -89,13 +89,16 @@ pub async fn request_context(
         http.status_code = tracing::field::Empty,
         otel.kind = "server",
     );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(req.headers()))
-    });
-    // An error here only means no OpenTelemetry layer is installed (tests): ids still work.
-    let _ = span.set_parent(parent);
-    aurum_telemetry::record_trace_ids(&span);
-    span.set_attribute("request_id", id.to_string());
+    // A span the log filter turns off records nothing: no trace context to read or set.
+    if !span.is_disabled() {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        // An error here only means no OpenTelemetry layer is installed (tests): ids still work.
+        let _ = span.set_parent(parent);
+        aurum_telemetry::record_trace_ids(&span);
+        span.set_attribute("request_id", id.to_string());
+    }
 
     let started = std::time::Instant::now();
     let result = CURRENT
@@ -105,17 +108,19 @@ pub async fn request_context(
     let status = res.status().as_u16();
     // Read after routing: the router has recorded the matched resource by then, so this is a
     // lookup; asked before, it would match the path against every route again.
-    if let Some(route) = res.request().match_pattern() {
-        span.record("http.route", route.as_str());
+    if !span.is_disabled() {
+        if let Some(route) = res.request().match_pattern() {
+            span.record("http.route", route.as_str());
+        }
+        span.record("http.status_code", status);
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request served"
+            )
+        });
     }
-    span.record("http.status_code", status);
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        )
-    });
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }
