@@ -60,6 +60,7 @@ async fn main() -> std::io::Result<()> {
             .app_data(upstream.clone())
             .app_data(
                 awc::Client::builder()
+                    .connector(awc::Connector::new().max_http_version(awc::http::Version::HTTP_11))
                     .disable_redirects()
                     .no_default_headers()
                     .finish(),

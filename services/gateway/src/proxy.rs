@@ -173,10 +173,13 @@ impl Proxy {
         }
     }
 
-    /// A client for the calling worker thread: redirects are passed back, not followed, and
-    /// no header is added that the caller did not send or the gateway does not set.
+    /// A client for the calling worker thread: HTTP/1.1, redirects passed back rather than
+    /// followed, and no header added that the caller did not send or the gateway does not set.
     pub fn worker_client(&self) -> WorkerClient {
+        // HTTP/1.1 only, also over TLS (no `h2` in ALPN): the services speak it, and awc's
+        // HTTP/2 code (h2 0.3, RUSTSEC-2026-0258) then never runs.
         let connector = awc::Connector::new()
+            .max_http_version(awc::http::Version::HTTP_11)
             .timeout(CONNECT_TIMEOUT)
             .limit(self.max_connections)
             .conn_keep_alive(self.idle_timeout);
