@@ -23,14 +23,8 @@ umask 077
 
 PROG=aurum-backup
 
-log() {
-    printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${PROG}" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=aurum-backup-lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/aurum-backup-lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -169,32 +163,7 @@ done <"${recipients_file}"
     || die "${recipients_file} holds no age public key; refusing to write an unencrypted backup"
 
 # --- The password: a private libpq password file, never an argument or a variable of pg_dump. ---
-if [[ -n "${PGPASSWORD_FILE:-}" ]]; then
-    [[ -r "${PGPASSWORD_FILE}" ]] || die "cannot read PGPASSWORD_FILE (${PGPASSWORD_FILE})"
-    pw="$(<"${PGPASSWORD_FILE}")"
-    [[ -n "${pw}" ]] || die "PGPASSWORD_FILE (${PGPASSWORD_FILE}) is empty"
-    [[ "${pw}" != *$'\n'* ]] || die "PGPASSWORD_FILE (${PGPASSWORD_FILE}) holds more than one line"
-    # In a password file, '\' and ':' inside a field are escaped with '\'.
-    pw="${pw//\\/\\\\}"
-    pw="${pw//:/\\:}"
-    (umask 077 && printf '*:*:*:*:%s\n' "${pw}" >"${work}/pgpass")
-    unset pw
-    export PGPASSFILE="${work}/pgpass"
-    unset PGPASSWORD
-    password_source="PGPASSWORD_FILE"
-elif [[ -n "${PGPASSFILE:-}" ]]; then
-    [[ -r "${PGPASSFILE}" ]] || die "cannot read PGPASSFILE (${PGPASSFILE})"
-    # libpq ignores a password file that group or others may read, which is how Kubernetes
-    # mounts secrets by default: use a private copy.
-    cp -- "${PGPASSFILE}" "${work}/pgpass"
-    chmod 600 "${work}/pgpass"
-    export PGPASSFILE="${work}/pgpass"
-    password_source="PGPASSFILE"
-elif [[ -n "${PGPASSWORD:-}" ]]; then
-    password_source="PGPASSWORD (prefer PGPASSWORD_FILE)"
-else
-    password_source="none"
-fi
+private_password_file "${work}"
 
 target_host="${PGHOST:-local socket}"
 case "${PGSSLMODE:-}" in

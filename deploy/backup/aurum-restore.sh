@@ -29,14 +29,8 @@ umask 077
 
 PROG=aurum-restore
 
-log() {
-    printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${PROG}" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=aurum-backup-lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/aurum-backup-lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -174,23 +168,7 @@ trap 'log "error: interrupted"; exit 130' INT
 trap 'log "error: terminated"; exit 143' TERM
 
 # --- The password: a private libpq password file, never an argument or a variable. ---
-if [[ -n "${PGPASSWORD_FILE:-}" ]]; then
-    [[ -r "${PGPASSWORD_FILE}" ]] || die "cannot read PGPASSWORD_FILE (${PGPASSWORD_FILE})"
-    pw="$(<"${PGPASSWORD_FILE}")"
-    [[ -n "${pw}" ]] || die "PGPASSWORD_FILE (${PGPASSWORD_FILE}) is empty"
-    [[ "${pw}" != *$'\n'* ]] || die "PGPASSWORD_FILE (${PGPASSWORD_FILE}) holds more than one line"
-    pw="${pw//\\/\\\\}"
-    pw="${pw//:/\\:}"
-    (umask 077 && printf '*:*:*:*:%s\n' "${pw}" >"${work}/pgpass")
-    unset pw
-    export PGPASSFILE="${work}/pgpass"
-    unset PGPASSWORD
-elif [[ -n "${PGPASSFILE:-}" ]]; then
-    [[ -r "${PGPASSFILE}" ]] || die "cannot read PGPASSFILE (${PGPASSFILE})"
-    cp -- "${PGPASSFILE}" "${work}/pgpass"
-    chmod 600 "${work}/pgpass"
-    export PGPASSFILE="${work}/pgpass"
-fi
+private_password_file "${work}"
 # The target is named by --dbname only, never by an inherited PGDATABASE.
 unset PGDATABASE
 

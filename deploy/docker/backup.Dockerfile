@@ -3,13 +3,14 @@
 #
 #   docker build -f deploy/docker/backup.Dockerfile -t aurum-backup deploy/backup
 #
-# The build context is deploy/backup (the two scripts and nothing else), not the repository
+# The build context is deploy/backup (the two scripts and their shared library, nothing else), not the repository
 # root: the root's .dockerignore admits only the Rust sources, and a narrow context keeps
 # anything else out of the image.
 #
 # Contents: Debian 12's PostgreSQL 15 client (pg_dump, pg_restore, psql) and age 1.1, plus
 #   /usr/local/bin/aurum-backup   deploy/backup/aurum-backup.sh
 #   /usr/local/bin/aurum-restore  deploy/backup/aurum-restore.sh
+#   /usr/local/bin/aurum-backup-lib.sh  deploy/backup/aurum-backup-lib.sh (sourced by both)
 # pg_dump must be at least the server's major version: this image serves PostgreSQL 15 (and
 # older) servers.
 #
@@ -49,8 +50,10 @@ RUN apt-get update \
 
 COPY aurum-backup.sh /usr/local/bin/aurum-backup
 COPY aurum-restore.sh /usr/local/bin/aurum-restore
+COPY aurum-backup-lib.sh /usr/local/bin/aurum-backup-lib.sh
 # The scripts must run and must at least parse their options here, not first in the cluster.
 RUN chmod 0755 /usr/local/bin/aurum-backup /usr/local/bin/aurum-restore \
+    && chmod 0644 /usr/local/bin/aurum-backup-lib.sh \
     && aurum-backup --help >/dev/null \
     && aurum-restore --help >/dev/null \
     && pg_dump --version \

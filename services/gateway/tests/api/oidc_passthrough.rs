@@ -131,9 +131,9 @@ impl Stack {
         format!("{}{path}", self.gateway)
     }
 
-    async fn service_token(&self) -> String {
-        let r = self
-            .client
+    /// The service client's client_credentials grant, through the gateway.
+    async fn client_credentials(&self) -> reqwest::Response {
+        self.client
             .post(self.url("/auth/token"))
             .basic_auth(SERVICE, Some(SERVICE_SECRET))
             .form(&[
@@ -142,7 +142,11 @@ impl Stack {
             ])
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn service_token(&self) -> String {
+        let r = self.client_credentials().await;
         assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["access_token"]
             .as_str()
@@ -290,17 +294,7 @@ async fn discovery_and_keys_through_the_gateway_name_the_gateways_urls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_credentials_token_from_the_gateway_is_accepted_by_the_gateway() {
     let s = Stack::start_unlimited().await;
-    let r = s
-        .client
-        .post(s.url("/auth/token"))
-        .basic_auth(SERVICE, Some(SERVICE_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("audience", "aurumai-api"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = s.client_credentials().await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "cache-control"), "no-store");
     assert_eq!(header(&r, "pragma"), "no-cache");
