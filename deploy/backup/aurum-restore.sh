@@ -10,7 +10,7 @@
 #    names (owners, grantees) and checks that they exist in the target cluster. Roles are
 #    cluster-wide objects that a database dump does not carry; the migrations create them.
 #    --create-roles creates the missing service roles with the attributes the migrations give
-#    them (without passwords: run `aurum-ingestion migrate` afterwards to set them).
+#    them (without passwords: run each service's `migrate` afterwards to set them).
 # 4. Restores with pg_restore in ONE transaction, keeping owners and grants (no --no-owner,
 #    no --no-privileges): the services' least-privilege model depends on which role owns what.
 #    A failure rolls everything back, leaving the target database empty.

@@ -4,7 +4,7 @@
 # same deployment story: secrets-check.sh (`make secrets`) and session-state-check.sh
 # (PgBouncer in transaction mode).
 #
-#   1. A uniquely named database gets the real schema (`aurum-ingestion migrate`) and
+#   1. A uniquely named database gets the real schema (each service's `migrate`) and
 #      representative rows in every service's schema: telemetry in three daily partitions,
 #      quarantine payloads, models, predictions, alerts, emission factors, users, clients,
 #      keys, devices, audit entries.
@@ -37,7 +37,8 @@ backup_sh="${AURUMAI_ROOT}/deploy/backup/aurum-backup.sh"
 restore_sh="${AURUMAI_ROOT}/deploy/backup/aurum-restore.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 [[ "${TARGET_DIR}" == /* ]] || TARGET_DIR="${AURUMAI_ROOT}/${TARGET_DIR}"
-INGESTION_BIN="${TARGET_DIR}/debug/aurum-ingestion"
+# Each service's `migrate` creates its own schema; the drill needs all four.
+SCHEMA_SERVICES=(ingestion prediction auth gateway)
 t_start=${SECONDS}
 
 fail() {
@@ -65,11 +66,13 @@ if ! have pg_dump || ! have pg_restore; then
     need_apt postgresql-client
 fi
 have sha256sum || die "sha256sum (coreutils) is missing"
-if [[ ! -x "${INGESTION_BIN}" ]]; then
-    step "building aurum-ingestion (for its migrate command)"
-    cargo build -p aurum-ingestion
-fi
-[[ -x "${INGESTION_BIN}" ]] || fail "${INGESTION_BIN} is missing"
+for service in "${SCHEMA_SERVICES[@]}"; do
+    if [[ ! -x "${TARGET_DIR}/debug/aurum-${service}" ]]; then
+        step "building aurum-${service} (for its migrate command)"
+        cargo build -p "aurum-${service}"
+    fi
+    [[ -x "${TARGET_DIR}/debug/aurum-${service}" ]] || fail "aurum-${service} is missing"
+done
 
 # --- Scratch space and cleanup. ---
 work="$(mktemp -d "${TMPDIR:-/tmp}/aurum-backup-check.XXXXXX")"
@@ -181,22 +184,25 @@ compare_snapshots() {
 }
 
 # --- 1. The database, its schema and its rows. ---
-step "creating database ${db} and running the migrations (aurum-ingestion migrate)"
+step "creating database ${db} and running the migrations (each service's migrate)"
 pg_psql -d postgres -c "CREATE DATABASE \"${db}\""
-env -i PATH="${PATH}" HOME="${HOME:-/root}" \
-    AURUM_PROFILE=dev \
-    AURUM_DATABASE__HOST="${AURUMAI_PG_HOST}" \
-    AURUM_DATABASE__PORT="${AURUMAI_PG_PORT}" \
-    AURUM_DATABASE__NAME="${db}" \
-    AURUM_DATABASE__USER=aurumai_ingestion \
-    AURUM_DATABASE__ADMIN_USER="${AURUMAI_PG_SUPERUSER}" \
-    AURUM_DATABASE__SSLMODE=disable \
-    AURUM_TELEMETRY__LOG_FORMAT=pretty \
-    AURUM_TELEMETRY__LOG_LEVEL=warn \
-    "${INGESTION_BIN}" migrate >"${work}/migrate.log" 2>&1 || {
-    cat "${work}/migrate.log" >&2
-    fail "aurum-ingestion migrate failed"
-}
+for service in "${SCHEMA_SERVICES[@]}"; do
+    role="aurumai_${service}"
+    env -i PATH="${PATH}" HOME="${HOME:-/root}" \
+        AURUM_PROFILE=dev \
+        AURUM_DATABASE__HOST="${AURUMAI_PG_HOST}" \
+        AURUM_DATABASE__PORT="${AURUMAI_PG_PORT}" \
+        AURUM_DATABASE__NAME="${db}" \
+        AURUM_DATABASE__USER="${role}" \
+        AURUM_DATABASE__ADMIN_USER="${AURUMAI_PG_SUPERUSER}" \
+        AURUM_DATABASE__SSLMODE=disable \
+        AURUM_TELEMETRY__LOG_FORMAT=pretty \
+        AURUM_TELEMETRY__LOG_LEVEL=warn \
+        "${TARGET_DIR}/debug/aurum-${service}" migrate >>"${work}/migrate.log" 2>&1 || {
+        cat "${work}/migrate.log" >&2
+        fail "aurum-${service} migrate failed"
+    }
+done
 
 step "inserting representative rows as the service roles"
 pg_psql -d "${db}" <<'SQL'

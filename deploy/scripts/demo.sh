@@ -561,13 +561,21 @@ INGESTION_ENV=(
     "AURUM_FEATURES__CLIENT__CLIENT_SECRET_FILE=${SECRETS_DIR}/ingestion-client"
 )
 
-log "migrating database ${DB_NAME} (as ${AURUMAI_PG_SUPERUSER})"
-env "${INGESTION_ENV[@]}" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
-    "${INGESTION_BIN}" migrate 2>&1 | tee -a "${LOG_DIR}/ingestion.log"
+# migrate_schema NAME BIN ENV...: the service's own schema (each service migrates only its
+# own), as the superuser, with the service's environment.
+migrate_schema() {
+    local name="$1" bin="$2"
+    shift 2
+    log "migrating the ${name} schema of ${DB_NAME} (as ${AURUMAI_PG_SUPERUSER})"
+    env "$@" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
+        "${bin}" migrate 2>&1 | tee -a "${LOG_DIR}/${name}.log"
+}
 
 # The OpenID provider first: everything else verifies its tokens.
 write_auth_config
 AUTH_ENV=("${COMMON_ENV[@]}" "AURUM_HTTP__PORT=${AUTH_PORT}" "AURUM_CONFIG=${AUTH_CONFIG}")
+migrate_schema ingestion "${INGESTION_BIN}" "${INGESTION_ENV[@]}"
+migrate_schema auth "${AUTH_BIN}" "${AUTH_ENV[@]}"
 start_bg auth "${LOG_DIR}/auth.log" env "${AUTH_ENV[@]}" "${AUTH_BIN}" serve
 log "waiting for ${AUTH_URL}/readyz"
 wait_ready "${AUTH_URL}/readyz" "${READY_TIMEOUT_S}" auth
@@ -578,6 +586,7 @@ PREDICTION_ENV=(
     "AURUM_HTTP__PORT=${PREDICTION_PORT}"
     "AURUM_PREDICTION__BOOTSTRAP_MODEL=${MODEL_FILE}"
 )
+migrate_schema prediction "${PREDICTION_BIN}" "${PREDICTION_ENV[@]}"
 start_bg prediction "${LOG_DIR}/prediction.log" env "${PREDICTION_ENV[@]}" "${PREDICTION_BIN}" serve
 log "waiting for ${PREDICTION_URL}/readyz"
 wait_ready "${PREDICTION_URL}/readyz" "${READY_TIMEOUT_S}" prediction
@@ -593,6 +602,7 @@ GATEWAY_ENV=(
     "AURUM_UPSTREAMS__PREDICTION__URL=${PREDICTION_URL}"
     "AURUM_UPSTREAMS__AUTH__URL=${AUTH_URL}"
 )
+migrate_schema gateway "${GATEWAY_BIN}" "${GATEWAY_ENV[@]}"
 start_bg gateway "${LOG_DIR}/gateway.log" env "${GATEWAY_ENV[@]}" "${GATEWAY_BIN}" serve
 log "waiting for ${GATEWAY_URL}/readyz"
 wait_ready "${GATEWAY_URL}/readyz" "${READY_TIMEOUT_S}" gateway

@@ -41,8 +41,8 @@ import sys
 
 # (path glob, rule or "*", reason). Paths are relative to the repository root.
 ALLOW = [
-    ("crates/adapters/postgres/migrations/*/*.sql", "*",
-     "migrations run only through `aurum-ingestion migrate` (the Helm migration Job), which "
+    ("crates/adapters/postgres/src/*/migrations/*/*.sql", "*",
+     "migrations run only through each service's `migrate` (the Helm migration Job), which "
      "connects to PostgreSQL directly, never through PgBouncer"),
     ("crates/testkit/src/db.rs", "session-set",
      "test helper: SET ROLE on its own superuser connection to a test database, never pooled"),

@@ -8,8 +8,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::DynsecBroker;
-use aurum_ports::{ClientStore, GrantStore, SecurityEventStore, UserStore};
-use aurum_postgres::{connect_pool, PgAuthStore, PgDeviceStore, PgHealth, PoolMetrics};
+use aurum_ports::auth::{ClientStore, GrantStore, SecurityEventStore, UserStore};
+use aurum_postgres::auth::{PgAuthStore, PgDeviceStore};
+use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 
 use crate::brute_force::BruteForce;
 use crate::config::{AuthConfig, AuthSettings};
@@ -101,7 +102,7 @@ pub async fn build_state(
         &s.issuer,
         s.leeway_s,
         config.profile == aurum_config::Profile::Production,
-        Arc::new(aurum_postgres::PgFederationStore::new(pool.clone())),
+        Arc::new(aurum_postgres::auth::PgFederationStore::new(pool.clone())),
     )?;
     let state = AppState {
         federation,

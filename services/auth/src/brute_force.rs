@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use aurum_ports::{LoginAttemptStore, StoreError};
+use aurum_ports::auth::LoginAttemptStore;
+use aurum_ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::BruteForceSettings;

@@ -331,7 +331,7 @@ impl AuthConfig {
         for (i, c) in s.clients.iter().enumerate() {
             let key = format!("auth.clients[{i}]");
             for g in &c.grant_types {
-                if !aurum_ports::GRANT_TYPES.contains(&g.as_str()) {
+                if !aurum_ports::auth::GRANT_TYPES.contains(&g.as_str()) {
                     bad(&key, format!("unknown grant type {g}"));
                 }
             }

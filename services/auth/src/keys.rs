@@ -8,7 +8,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use aurum_ports::{SigningKeyRecord, SigningKeyStore, StoreError};
+use aurum_ports::auth::{SigningKeyRecord, SigningKeyStore};
+use aurum_ports::StoreError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};

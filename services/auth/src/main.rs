@@ -39,7 +39,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = aurum_telemetry::init("aurum-auth", &config.telemetry)?;
     match cli.command {
         Some(Command::Migrate) => {
-            let applied = aurum_postgres::migrate(&config.database).await?;
+            let applied = aurum_postgres::auth::migrate(&config.database).await?;
             tracing::info!(?applied, "database migrated");
         }
         Some(Command::BootstrapAdmin) => {
@@ -57,7 +57,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Some(Command::Serve) | None => {
             if config.database.admin_user.is_some() {
-                let applied = aurum_postgres::migrate(&config.database).await?;
+                let applied = aurum_postgres::auth::migrate(&config.database).await?;
                 tracing::info!(?applied, "database migrated at start-up");
             }
             let registry = telemetry.registry.clone();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
-use aurum_ports::{SecurityEventRecord, SecurityEventStore};
+use aurum_ports::auth::{SecurityEventRecord, SecurityEventStore};
 use chrono::Utc;
 use uuid::Uuid;
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aurum_ports::GrantStore;
+use aurum_ports::auth::GrantStore;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};

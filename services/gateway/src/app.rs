@@ -10,8 +10,10 @@ use actix_web::{web, App};
 use async_trait::async_trait;
 use aurum_authn::{JwksVerifier, VerifierSettings};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
-use aurum_ports::{AuditStore, HealthCheck, HealthStatus};
-use aurum_postgres::{connect_pool, PgAuditStore, PgHealth, PoolMetrics};
+use aurum_ports::audit::AuditStore;
+use aurum_ports::{HealthCheck, HealthStatus};
+use aurum_postgres::audit::PgAuditStore;
+use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 use url::Url;
 
 use crate::audit::{self, AuditSink};

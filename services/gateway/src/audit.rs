@@ -2,7 +2,7 @@
 //! writer task per replica fed through a bounded queue (no database round trip on the
 //! request's path). A full queue or a failing store drops entries, and every drop is counted
 //! (`aurum_gateway_audit_dropped_total`) and logged. Entries form one hash chain per tenant
-//! (see `aurum_postgres::PgAuditStore`).
+//! (see `aurum_postgres::audit::PgAuditStore`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse, ResponseError};
 use aurum_domain::TenantId;
 use aurum_http::Problem;
-use aurum_ports::{AuditQuery, AuditStore, NewAuditEntry};
+use aurum_ports::audit::{AuditQuery, AuditStore, NewAuditEntry};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tokio::sync::mpsc;

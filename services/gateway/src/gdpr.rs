@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use aurum_authn::Principal;
 use aurum_domain::TenantId;
 use aurum_http::{Problem, RequestId, TENANT_HEADER, USER_HEADER};
-use aurum_ports::{AuditQuery, AuditStore};
+use aurum_ports::audit::{AuditQuery, AuditStore};
 use serde_json::{json, Value};
 
 use crate::proxy::{Proxy, WorkerClient};

@@ -37,12 +37,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let migrate_first = config.database.admin_user.is_some();
     match cli.command {
         Some(Command::Migrate) => {
-            let applied = aurum_postgres::migrate(&config.database).await?;
+            let applied = aurum_postgres::audit::migrate(&config.database).await?;
             tracing::info!(?applied, "database migrated");
         }
         _ => {
             if migrate_first {
-                let applied = aurum_postgres::migrate(&config.database).await?;
+                let applied = aurum_postgres::audit::migrate(&config.database).await?;
                 tracing::info!(?applied, "database migrated at start-up");
             }
             let registry = telemetry.registry.clone();

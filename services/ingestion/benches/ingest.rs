@@ -389,7 +389,7 @@ async fn main() {
     let latency_s = env_or("BENCH_LATENCY_S", 20);
 
     let db = TestDb::create().await;
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+    aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
         .await
         .unwrap();
     let admin = db.client().await;
@@ -408,9 +408,9 @@ async fn main() {
     // Today's partitions, for (b); the service would make them too, but starting it here would
     // create its broker session early and queue (a)'s messages for it.
     {
-        use aurum_ports::TelemetryMaintenance;
+        use aurum_ports::ingestion::TelemetryMaintenance;
         let pool = aurum_postgres::connect_pool(&db.settings("aurumai_ingestion")).unwrap();
-        aurum_postgres::PgTelemetryMaintenance::new(pool)
+        aurum_postgres::ingestion::PgTelemetryMaintenance::new(pool)
             .ensure_partitions(Utc::now(), 1, 1)
             .await
             .unwrap();

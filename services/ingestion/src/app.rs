@@ -8,11 +8,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::Consumer;
-use aurum_ports::{TelemetryMaintenance, TelemetryStore};
-use aurum_postgres::{
-    connect_pool, PgHealth, PgMachineRegistry, PgTelemetryMaintenance, PgTelemetryStore,
-    PoolMetrics,
-};
+use aurum_ports::ingestion::{TelemetryMaintenance, TelemetryStore};
+use aurum_postgres::ingestion::{PgMachineRegistry, PgTelemetryMaintenance, PgTelemetryStore};
+use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -40,12 +40,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = aurum_telemetry::init("aurum-ingestion", &config.telemetry)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let applied = aurum_postgres::migrate(&config.database).await?;
+            let applied = aurum_postgres::ingestion::migrate(&config.database).await?;
             tracing::info!(?applied, "database migrated");
         }
         Command::Serve => {
             if config.database.admin_user.is_some() {
-                let applied = aurum_postgres::migrate(&config.database).await?;
+                let applied = aurum_postgres::ingestion::migrate(&config.database).await?;
                 tracing::info!(?applied, "database migrated at start-up");
             }
             let registry = telemetry.registry.clone();

@@ -1,7 +1,7 @@
 //! The ingestion service's Prometheus metrics.
 
 use aurum_domain::RejectReason;
-use aurum_ports::Source;
+use aurum_ports::ingestion::Source;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Debug, Clone)]

@@ -11,9 +11,8 @@ use aurum_domain::{
     MachineId, MachineType, RejectReason, Rejection, SiteId, TelemetryMessage, TenantId,
     ValidatedMessage, ValidationPolicy,
 };
-use aurum_ports::{
-    MachineKey, MachineRegistry, QuarantineRecord, Source, StoreError, StoredMessage,
-};
+use aurum_ports::ingestion::{MachineRegistry, QuarantineRecord, Source, StoredMessage};
+use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::DecodeError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

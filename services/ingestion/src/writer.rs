@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aurum_ports::{MachineKey, QuarantineRecord, StoredMessage, TelemetryStore, WriteBatch};
+use aurum_ports::ingestion::{QuarantineRecord, StoredMessage, TelemetryStore, WriteBatch};
+use aurum_ports::MachineKey;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

@@ -214,7 +214,7 @@ async fn start_service(model: &[u8]) -> Service {
     config.http.body_limit_bytes = 32 * 1024 * 1024;
     config.database = db.settings("aurumai_prediction");
     config.database.pool_max_size = PredictionConfig::default().database.pool_max_size;
-    aurum_postgres::migrate(&config.database)
+    aurum_postgres::prediction::migrate(&config.database)
         .await
         .expect("migrate");
     let app = Application::build(config, prometheus::Registry::new())

@@ -7,11 +7,9 @@ use std::time::Duration;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
-use aurum_ports::{AlertStore, PredictionStore};
-use aurum_postgres::{
-    connect_pool, PgAlertStore, PgEsgStore, PgHealth, PgModelRegistry, PgPredictionStore,
-    PoolMetrics,
-};
+use aurum_ports::prediction::{AlertStore, PredictionStore};
+use aurum_postgres::prediction::{PgAlertStore, PgEsgStore, PgModelRegistry, PgPredictionStore};
+use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 
 use crate::config::PredictionConfig;
 use crate::esg::EsgState;

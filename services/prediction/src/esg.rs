@@ -8,7 +8,8 @@ use aurum_domain::{
     forecast_next_24h, ActivityKind, EmissionFactor, FactorBook, Forecast, Ledger, MachineId,
     MachineRef, MachineType, MeteredActivity, NewFactor, Period, Region, SiteId, TenantId,
 };
-use aurum_ports::{AddFactorError, EsgStore, MachineKey, ReportQuery, StoreError};
+use aurum_ports::prediction::{AddFactorError, EsgStore, ReportQuery};
+use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::features::ActivityRecord;
 use chrono::{DateTime, TimeDelta, Utc};
 

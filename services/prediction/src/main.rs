@@ -58,12 +58,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = aurum_telemetry::init("aurum-prediction", &config.telemetry)?;
     match cli.command {
         Some(Command::Migrate) => {
-            let applied = aurum_postgres::migrate(&config.database).await?;
+            let applied = aurum_postgres::prediction::migrate(&config.database).await?;
             tracing::info!(?applied, "database migrated");
         }
         _ => {
             if config.database.admin_user.is_some() {
-                let applied = aurum_postgres::migrate(&config.database).await?;
+                let applied = aurum_postgres::prediction::migrate(&config.database).await?;
                 tracing::info!(?applied, "database migrated at start-up");
             }
             let registry = telemetry.registry.clone();

@@ -4,7 +4,8 @@
 use std::sync::{Arc, RwLock};
 
 use aurum_models::{ModelArtifact, ModelError};
-use aurum_ports::{ModelRecord, ModelRegistry, NewModel, RegisterModelOutcome, StoreError};
+use aurum_ports::prediction::{ModelRecord, ModelRegistry, NewModel, RegisterModelOutcome};
+use aurum_ports::StoreError;
 use sha2::{Digest, Sha256};
 
 /// Why a model could not be registered or activated.

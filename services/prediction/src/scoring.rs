@@ -9,10 +9,10 @@ use aurum_domain::{
     Prediction, Severity, TenantId,
 };
 use aurum_models::{ModelArtifact, Score};
-use aurum_ports::{
-    AlertChange, AlertStore, AlertUpdate, MachineIdentity, MachineKey, PredictionStore, StoreError,
-    TrackedMachine,
+use aurum_ports::prediction::{
+    AlertChange, AlertStore, AlertUpdate, MachineIdentity, PredictionStore, TrackedMachine,
 };
+use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::features::{ActivityRecord, FeatureBatch, MachineFeatures};
 use chrono::Utc;
 use serde::Serialize;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aurum_config::MqttSettings;
 use aurum_domain::DeviceGrant;
-use aurum_ports::{BrokerAdminError, DeviceBroker};
+use aurum_ports::auth::{BrokerAdminError, DeviceBroker};
 use paho_mqtt as mqtt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};

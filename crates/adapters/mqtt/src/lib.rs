@@ -3,11 +3,13 @@
 
 mod connection;
 mod consumer;
+#[cfg(feature = "dynsec")]
 mod dynsec;
 mod publisher;
 
 pub use connection::{certificate_files, connect_options, create_client, server_uri, MqttError};
 pub use consumer::{Consumer, Delivery};
+#[cfg(feature = "dynsec")]
 pub use dynsec::DynsecBroker;
 pub use publisher::Publisher;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aurum_domain::{DeviceGrant, MachineId, TenantId};
 use aurum_mqtt::{DynsecBroker, Publisher};
-use aurum_ports::DeviceBroker;
+use aurum_ports::auth::DeviceBroker;
 use aurum_testkit::{eventually, Broker};
 use paho_mqtt as mqtt;
 use secrecy::SecretString;
@@ -220,7 +220,7 @@ async fn an_unreachable_broker_is_reported_as_unavailable() {
     let admin = DynsecBroker::new(settings, Duration::from_secs(2));
     let err = admin.revoke("dev-x").await.unwrap_err();
     assert!(
-        matches!(err, aurum_ports::BrokerAdminError::Unavailable(_)),
+        matches!(err, aurum_ports::auth::BrokerAdminError::Unavailable(_)),
         "{err}"
     );
 }

@@ -7,8 +7,10 @@ use aurum_domain::{
     ActivityKind, FactorBook, FactorSource, Ledger, MeteredActivity, MetricName, NewFactor, Period,
     Region, SiteId, TenantId,
 };
-use aurum_ports::{AddFactorError, EsgStore, MachineKey, ReportQuery};
-use aurum_postgres::{connect_pool, migrate, PgEsgStore};
+use aurum_ports::prediction::{AddFactorError, EsgStore, ReportQuery};
+use aurum_ports::MachineKey;
+use aurum_postgres::connect_pool;
+use aurum_postgres::prediction::{migrate, PgEsgStore};
 use aurum_testkit::TestDb;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 

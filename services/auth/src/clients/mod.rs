@@ -5,7 +5,8 @@ pub mod routes;
 use std::str::FromStr;
 
 use aurum_domain::{Role, TenantId};
-use aurum_ports::{ClientRecord, StoreError};
+use aurum_ports::auth::ClientRecord;
+use aurum_ports::StoreError;
 use secrecy::ExposeSecret;
 
 use crate::app::AppState;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::Role;
 use aurum_http::Problem;
-use aurum_ports::{ClientRecord, CreateOutcome, GRANT_TYPES};
+use aurum_ports::auth::{ClientRecord, CreateOutcome, GRANT_TYPES};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -11,9 +11,10 @@ pub mod routes;
 use std::sync::Arc;
 
 use aurum_domain::{DeviceGrant, MachineId, TenantId};
-use aurum_ports::{
-    BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError, StoreError,
+use aurum_ports::auth::{
+    BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError,
 };
+use aurum_ports::StoreError;
 use base64::Engine;
 use chrono::Utc;
 use rand::RngCore;

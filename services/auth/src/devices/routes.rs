@@ -5,7 +5,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::{DeviceTopics, MachineId, Role};
 use aurum_http::Problem;
-use aurum_ports::DeviceRecord;
+use aurum_ports::auth::DeviceRecord;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;

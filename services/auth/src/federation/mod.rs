@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aurum_domain::TenantId;
-use aurum_ports::{CreateOutcome, FederationStore, NewUser, StoreError, UserRecord, UserStore};
+use aurum_ports::auth::{CreateOutcome, FederationStore, NewUser, UserRecord, UserStore};
+use aurum_ports::StoreError;
 use uuid::Uuid;
 
 pub use config::{FederationSettings, ProviderSettings};

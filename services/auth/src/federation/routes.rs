@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use aurum_ports::{AuthorizationCode, PendingFederation};
+use aurum_ports::auth::{AuthorizationCode, PendingFederation};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 

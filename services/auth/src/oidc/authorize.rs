@@ -7,7 +7,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use aurum_ports::{AuthorizationCode, ClientRecord, UserRecord};
+use aurum_ports::auth::{AuthorizationCode, ClientRecord, UserRecord};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 

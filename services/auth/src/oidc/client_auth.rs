@@ -2,7 +2,7 @@
 //! `client_secret_post`, or none for public clients).
 
 use actix_web::{web, HttpRequest};
-use aurum_ports::ClientRecord;
+use aurum_ports::auth::ClientRecord;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 

@@ -21,7 +21,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
             "scopes_supported": super::SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": aurum_ports::GRANT_TYPES,
+            "grant_types_supported": aurum_ports::auth::GRANT_TYPES,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported":

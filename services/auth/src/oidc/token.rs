@@ -5,7 +5,9 @@
 //! `refresh_token` grant (whether or not `offline_access` was asked for).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use aurum_ports::{ClientRecord, CodeRedemption, RefreshRotation, RefreshTokenRecord, UserRecord};
+use aurum_ports::auth::{
+    ClientRecord, CodeRedemption, RefreshRotation, RefreshTokenRecord, UserRecord,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -26,7 +28,7 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let p = Params::from_form(&req, &body)?;
     let grant = p.require("grant_type")?.to_owned();
-    if !aurum_ports::GRANT_TYPES.contains(&grant.as_str()) {
+    if !aurum_ports::auth::GRANT_TYPES.contains(&grant.as_str()) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant} is not supported"
         )));

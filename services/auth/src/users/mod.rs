@@ -4,7 +4,8 @@ pub mod routes;
 
 use aurum_domain::{Role, TenantId};
 use aurum_http::Problem;
-use aurum_ports::{CreateOutcome, NewUser, StoreError};
+use aurum_ports::auth::{CreateOutcome, NewUser};
+use aurum_ports::StoreError;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 

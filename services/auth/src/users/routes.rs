@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::Role;
 use aurum_http::Problem;
-use aurum_ports::{CreateOutcome, NewUser, UserPatch, UserRecord};
+use aurum_ports::auth::{CreateOutcome, NewUser, UserPatch, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;

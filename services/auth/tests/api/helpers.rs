@@ -85,7 +85,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut AuthConfig)) -> TestApp {
     let db = TestDb::create().await;
     let mut config = config_for(&db, aurum_testkit::free_port());
     tweak(&mut config);
-    aurum_postgres::migrate(&config.database)
+    aurum_postgres::auth::migrate(&config.database)
         .await
         .expect("migrate");
     let address = start(config.clone()).await;

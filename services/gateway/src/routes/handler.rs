@@ -7,7 +7,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use aurum_authn::{bearer_token, AuthnError, JwksVerifier, Principal};
 use aurum_http::{Problem, RequestId};
-use aurum_ports::{AuditStore, NewAuditEntry};
+use aurum_ports::audit::{AuditStore, NewAuditEntry};
 
 use crate::audit::AuditSink;
 use crate::metrics::GatewayMetrics;

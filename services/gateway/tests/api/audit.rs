@@ -2,8 +2,9 @@
 //! role, tamper-evident, retained with an anchor; the GDPR export includes it.
 
 use aurum_domain::TenantId;
-use aurum_ports::{AuditStore, NewAuditEntry};
-use aurum_postgres::{connect_pool, PgAuditStore};
+use aurum_ports::audit::{AuditStore, NewAuditEntry};
+use aurum_postgres::audit::PgAuditStore;
+use aurum_postgres::connect_pool;
 use serde_json::Value;
 
 use crate::helpers::{spawn_app, TENANT};

@@ -113,6 +113,23 @@ pub struct TestApp {
 }
 pub use aurum_testkit::init_test_logs;
 
+/// The gateway's tests run every service in-process: each context's schema, as each
+/// service's `migrate` would create it.
+pub async fn migrate_all(db: &TestDb) {
+    aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
+        .await
+        .expect("migrate ingestion");
+    aurum_postgres::prediction::migrate(&db.settings("aurumai_prediction"))
+        .await
+        .expect("migrate prediction");
+    aurum_postgres::auth::migrate(&db.settings("aurumai_auth"))
+        .await
+        .expect("migrate auth");
+    aurum_postgres::audit::migrate(&db.settings("aurumai_gateway"))
+        .await
+        .expect("migrate audit");
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -121,9 +138,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
     init_test_logs();
     let issuer = TestIssuer::start().await;
     let db = TestDb::create().await;
-    aurum_postgres::migrate(&db.settings("aurumai_gateway"))
-        .await
-        .expect("migrate");
+    migrate_all(&db).await;
 
     // prediction, then ingestion streaming its features to it
     let mut p = aurum_prediction::PredictionConfig::default();

@@ -55,9 +55,7 @@ impl Stack {
     async fn start(per_ip: Limit) -> Self {
         crate::helpers::init_test_logs();
         let db = TestDb::create().await;
-        aurum_postgres::migrate(&db.settings("aurumai_gateway"))
-            .await
-            .unwrap();
+        crate::helpers::migrate_all(&db).await;
         let gateway_port = aurum_testkit::free_port();
         let gateway = format!("http://127.0.0.1:{gateway_port}");
         let issuer = format!("{gateway}/auth");

@@ -62,9 +62,7 @@ impl Platform {
     async fn start() -> Self {
         crate::helpers::init_test_logs();
         let db = TestDb::create().await;
-        aurum_postgres::migrate(&db.settings("aurumai_gateway"))
-            .await
-            .unwrap();
+        crate::helpers::migrate_all(&db).await;
         let dir = tempfile::tempdir().unwrap();
 
         // The OpenID provider, with an operations console (tenant admin) and ingestion's

@@ -40,7 +40,8 @@ use aurum_domain::features::WindowSpecError;
 use aurum_domain::{
     ActivityError, MachineId, MachineType, RateIntegrator, Reading, SiteId, TenantId, WindowSpec,
 };
-use aurum_ports::{MachineKey, StoredMessage};
+use aurum_ports::ingestion::StoredMessage;
+use aurum_ports::MachineKey;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use aurum_domain::{MachineId, MachineType, NewMachine, SiteId};
 use aurum_http::{Problem, Tenant};
-use aurum_ports::RegisterError;
+use aurum_ports::ingestion::RegisterError;
 use serde::Deserialize;
 
 use crate::app::AppState;

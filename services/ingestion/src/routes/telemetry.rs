@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use aurum_domain::{BucketQuery, MachineId, MetricName, Step, TimeRange};
 use aurum_http::{Problem, Tenant};
-use aurum_ports::{Source, WriteBatch};
+use aurum_ports::ingestion::{Source, WriteBatch};
 use aurum_proto::Encoding;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};

@@ -529,7 +529,7 @@ async fn sigterm_sends_the_features_of_what_was_committed_in_a_last_batch() {
     let receiver = Receiver::start(Behaviour::Accept);
     let db = aurum_testkit::TestDb::create().await;
     let broker = aurum_testkit::Broker::start();
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+    aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

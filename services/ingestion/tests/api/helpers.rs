@@ -68,7 +68,7 @@ async fn spawn(with_broker: bool, configure: impl FnOnce(&mut IngestionConfig)) 
     let spool = tempfile::tempdir().expect("spool dir");
     let mut config = config_for(&db, broker.as_ref(), spool.path());
     configure(&mut config);
-    aurum_postgres::migrate(&config.database)
+    aurum_postgres::ingestion::migrate(&config.database)
         .await
         .expect("migrate");
     let app = Application::build(config, prometheus::Registry::new())
@@ -263,7 +263,7 @@ impl ProcessFixture {
     pub async fn start() -> (Self, Process) {
         let db = TestDb::create().await;
         let broker = Broker::start();
-        aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+        aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
             .await
             .expect("migrate");
         let f = Self {

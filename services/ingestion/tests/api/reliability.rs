@@ -105,7 +105,9 @@ async fn a_database_outage_is_reported_and_ridden_out() {
     let broker = Broker::start();
     let spool = tempfile::tempdir().unwrap();
     let mut config = config_for(&db, Some(&broker), spool.path());
-    aurum_postgres::migrate(&config.database).await.unwrap();
+    aurum_postgres::ingestion::migrate(&config.database)
+        .await
+        .unwrap();
     let proxy = TcpProxy::start(format!("{}:{}", config.database.host, config.database.port)).await;
     config.database.port = proxy.port;
     let app = aurum_ingestion::Application::build(config, prometheus::Registry::new())

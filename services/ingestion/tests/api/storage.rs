@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use aurum_config::SslMode;
-use aurum_ports::{HealthCheck, TelemetryMaintenance};
-use aurum_postgres::{connect_pool, PgHealth, PgTelemetryMaintenance};
+use aurum_ports::ingestion::TelemetryMaintenance;
+use aurum_ports::HealthCheck;
+use aurum_postgres::ingestion::PgTelemetryMaintenance;
+use aurum_postgres::{connect_pool, PgHealth};
 use aurum_testkit::TestDb;
 use chrono::{TimeDelta, Utc};
 
 async fn migrated_db() -> TestDb {
     let db = TestDb::create().await;
-    aurum_postgres::migrate(&db.settings("aurumai_ingestion"))
+    aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
         .await
         .unwrap();
     db

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use aurum_domain::{AlertState, MachineId, Severity};
 use aurum_http::{Actor, Problem, Tenant};
-use aurum_ports::{AlertFilter, AlertTransition};
+use aurum_ports::prediction::{AlertFilter, AlertTransition};
 use chrono::Utc;
 use serde::Deserialize;
 

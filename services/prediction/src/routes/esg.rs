@@ -480,9 +480,10 @@ mod tests {
     use async_trait::async_trait;
     use aurum_domain::{MachineActivity, MachineRef, MeteredActivity, MetricName, TenantId};
     use aurum_http::TENANT_HEADER;
-    use aurum_ports::{
-        AddFactorError, EsgStore, MachineKey, RecordOutcome, ReportData, ReportQuery, StoreError,
+    use aurum_ports::prediction::{
+        AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery,
     };
+    use aurum_ports::{MachineKey, StoreError};
     use chrono::TimeZone;
 
     use super::*;

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use aurum_http::{Problem, Tenant};
-use aurum_ports::FleetEntry;
+use aurum_ports::prediction::FleetEntry;
 use serde::Serialize;
 
 use crate::app::AppState;

@@ -100,7 +100,7 @@ pub async fn spawn_app_without_model() -> TestApp {
     init_test_logs();
     let db = TestDb::create().await;
     let config = config_for(&db);
-    aurum_postgres::migrate(&config.database)
+    aurum_postgres::prediction::migrate(&config.database)
         .await
         .expect("migrate");
     let address = start(&db).await;

@@ -30,7 +30,9 @@ impl SecuredApp {
             audiences: vec![],
             leeway_s: 5,
         });
-        aurum_postgres::migrate(&config.database).await.unwrap();
+        aurum_postgres::prediction::migrate(&config.database)
+            .await
+            .unwrap();
         let app = Application::build(config, prometheus::Registry::new())
             .await
             .unwrap();

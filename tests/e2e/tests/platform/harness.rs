@@ -198,19 +198,27 @@ impl Platform {
                 (child, log)
             };
 
-        // Migrations, as the chart's migration Job runs them: the administrator applies them.
-        let mut env = common("aurumai_ingestion", free_port());
-        env.push((
-            "AURUM_DATABASE__ADMIN_USER".into(),
-            db_settings.admin_user.clone().expect("an admin user"),
-        ));
-        let (mut migrate, log) = run("aurum-ingestion", &["migrate"], env);
-        let status = migrate.wait().expect("migrate");
-        assert!(
-            status.success(),
-            "migrate failed: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        // Migrations, as the chart's migration Job runs them: each service's `migrate`, as
+        // the administrator, creates its own schema.
+        for (name, role) in [
+            ("aurum-ingestion", "aurumai_ingestion"),
+            ("aurum-prediction", "aurumai_prediction"),
+            ("aurum-auth", "aurumai_auth"),
+            ("aurum-gateway", "aurumai_gateway"),
+        ] {
+            let mut env = common(role, free_port());
+            env.push((
+                "AURUM_DATABASE__ADMIN_USER".into(),
+                db_settings.admin_user.clone().expect("an admin user"),
+            ));
+            let (mut migrate, log) = run(name, &["migrate"], env);
+            let status = migrate.wait().expect("migrate");
+            assert!(
+                status.success(),
+                "{name} migrate failed: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
 
         let client = reqwest::Client::new();
         let mut services = Vec::new();

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use aurum_domain::{AlertCategory, AlertState, MachineId, Severity, TenantId};
-use aurum_ports::{
-    Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate, MachineKey,
-    StoreError,
+use aurum_ports::prediction::{
+    Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate,
 };
+use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

@@ -1,7 +1,8 @@
 //! The model registry in `prediction.models`.
 
 use async_trait::async_trait;
-use aurum_ports::{ModelRecord, ModelRegistry, NewModel, RegisterModelOutcome, StoreError};
+use aurum_ports::prediction::{ModelRecord, ModelRegistry, NewModel, RegisterModelOutcome};
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

@@ -7,10 +7,10 @@ use aurum_domain::{
     FeatureContribution, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
     TenantId, TimeRange,
 };
-use aurum_ports::{
-    FleetEntry, MachineIdentity, MachineKey, PredictionStore, RecentScores, StoreError,
-    TrackedMachine,
+use aurum_ports::prediction::{
+    FleetEntry, MachineIdentity, PredictionStore, RecentScores, TrackedMachine,
 };
+use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

@@ -3,7 +3,8 @@
 //! retention drops chunks instead.
 
 use async_trait::async_trait;
-use aurum_ports::{StoreError, TelemetryMaintenance};
+use aurum_ports::ingestion::TelemetryMaintenance;
+use aurum_ports::StoreError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;

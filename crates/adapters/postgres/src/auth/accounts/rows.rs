@@ -3,10 +3,10 @@
 use std::str::FromStr;
 
 use aurum_domain::{Role, TenantId};
-use aurum_ports::{
-    AuthorizationCode, ClientRecord, RefreshTokenRecord, SecurityEventRecord, StoreError,
-    UserRecord,
+use aurum_ports::auth::{
+    AuthorizationCode, ClientRecord, RefreshTokenRecord, SecurityEventRecord, UserRecord,
 };
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

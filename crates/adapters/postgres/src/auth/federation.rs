@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use aurum_domain::TenantId;
-use aurum_ports::{FederationStore, PendingFederation, StoreError};
+use aurum_ports::auth::{FederationStore, PendingFederation};
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Text, Timestamptz};
 use diesel::QueryableByName;

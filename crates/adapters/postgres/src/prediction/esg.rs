@@ -6,9 +6,8 @@ use aurum_domain::{
     ActivityKind, EmissionFactor, FactorSource, MachineActivity, MachineId, MachineRef,
     MachineType, MeteredActivity, MetricName, NewFactor, Region, SiteId, TenantId,
 };
-use aurum_ports::{
-    AddFactorError, EsgStore, MachineKey, RecordOutcome, ReportData, ReportQuery, StoreError,
-};
+use aurum_ports::prediction::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
+use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};

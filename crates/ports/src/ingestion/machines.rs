@@ -3,11 +3,7 @@
 use async_trait::async_trait;
 use aurum_domain::{Machine, MachineId, NewMachine, TenantId};
 
-use crate::StoreError;
-
-/// The store's compact key for a machine; telemetry rows carry it instead of two strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MachineKey(pub i64);
+use crate::{MachineKey, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredMachine {

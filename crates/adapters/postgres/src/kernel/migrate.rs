@@ -1,13 +1,20 @@
 //! Embedded migrations, run as the administrator, and the service role's password.
+//!
+//! Each context embeds its own set beside its queries (`src/<context>/migrations`) and its
+//! service's `migrate` applies the shared set below and its own, nothing else. The sets share
+//! diesel's one bookkeeping table (`__diesel_schema_migrations`, by version): versions are
+//! unique across the sets, and a set ignores the versions it does not own, so a database
+//! migrated before the split upgrades without re-running anything.
 
 use aurum_config::DatabaseSettings;
 use diesel_async::{AsyncMigrationHarness, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
 
-use crate::connect::{connect_one, As};
+use super::connect::{connect_one, As};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// What every context's schema needs first: the shared analytics role.
+const SHARED: EmbeddedMigrations = embed_migrations!("src/kernel/migrations");
 
 /// The login roles the migrations create, one per service.
 pub const SERVICE_ROLES: [&str; 4] = [
@@ -29,16 +36,20 @@ pub enum MigrateError {
     Password(#[from] diesel::result::Error),
 }
 
-/// Applies pending migrations and returns their versions. Needs a multi-threaded tokio
-/// runtime (diesel's migration harness blocks in place).
-pub async fn migrate(settings: &DatabaseSettings) -> Result<Vec<String>, MigrateError> {
+/// Applies the shared set and then `own`'s pending migrations, and returns their versions.
+/// Needs a multi-threaded tokio runtime (diesel's migration harness blocks in place).
+pub(crate) async fn migrate_context(
+    settings: &DatabaseSettings,
+    own: EmbeddedMigrations,
+) -> Result<Vec<String>, MigrateError> {
     let conn = connect_one(settings, As::Admin).await?;
     let mut harness = AsyncMigrationHarness::new(conn);
-    let applied = tokio::task::block_in_place(|| harness.run_pending_migrations(MIGRATIONS))
-        .map_err(|e| MigrateError::Migration(e.to_string()))?
-        .into_iter()
-        .map(|v| v.to_string())
-        .collect();
+    let mut applied = Vec::new();
+    for set in [SHARED, own] {
+        let versions = tokio::task::block_in_place(|| harness.run_pending_migrations(set))
+            .map_err(|e| MigrateError::Migration(e.to_string()))?;
+        applied.extend(versions.into_iter().map(|v| v.to_string()));
+    }
     let mut conn = harness.into_inner();
 
     // The service logs in with its own role; give it the configured password.

@@ -1,9 +1,10 @@
 //! Authorization codes, refresh tokens and revoked access tokens.
 
 use async_trait::async_trait;
-use aurum_ports::{
-    AuthorizationCode, CodeRedemption, GrantStore, RefreshRotation, RefreshTokenRecord, StoreError,
+use aurum_ports::auth::{
+    AuthorizationCode, CodeRedemption, GrantStore, RefreshRotation, RefreshTokenRecord,
 };
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

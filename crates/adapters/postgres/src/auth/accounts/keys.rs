@@ -1,7 +1,8 @@
 //! Signing keys in `auth.signing_keys`.
 
 use async_trait::async_trait;
-use aurum_ports::{SigningKeyRecord, SigningKeyStore, StoreError};
+use aurum_ports::auth::{SigningKeyRecord, SigningKeyStore};
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel::QueryableByName;

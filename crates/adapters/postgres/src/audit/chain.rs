@@ -7,9 +7,8 @@
 
 use async_trait::async_trait;
 use aurum_domain::TenantId;
-use aurum_ports::{
-    AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry, StoreError,
-};
+use aurum_ports::audit::{AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry};
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, SmallInt, Text, Timestamptz};
 use diesel::QueryableByName;

@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use aurum_domain::{Machine, MachineId, MachineType, NewMachine, SiteId, TenantId};
-use aurum_ports::{MachineKey, MachineRegistry, RegisterError, RegisteredMachine, StoreError};
+use aurum_ports::ingestion::{MachineRegistry, RegisterError, RegisteredMachine};
+use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::schema::machines;
+use super::schema::machines;
 use crate::{pool_error, store_error, PgPool};
 
 #[derive(Debug, Clone)]

@@ -2,9 +2,8 @@
 
 use async_trait::async_trait;
 use aurum_domain::{Bucket, BucketQuery};
-use aurum_ports::{
-    HealthCheck, HealthStatus, MachineKey, StoreError, TelemetryStore, WriteBatch, WriteOutcome,
-};
+use aurum_ports::ingestion::{TelemetryStore, WriteBatch, WriteOutcome};
+use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Binary, Double, Integer, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
@@ -116,9 +115,10 @@ impl TelemetryStore for PgTelemetryStore {
                 outcome.duplicates += chunk.len() as u64 - inserted;
             }
             for chunk in batch.quarantine.chunks(ROWS_PER_STATEMENT) {
-                let q = |f: &dyn Fn(&aurum_ports::QuarantineRecord) -> Option<String>| {
-                    chunk.iter().map(f).collect::<Vec<_>>()
-                };
+                let q =
+                    |f: &dyn Fn(&aurum_ports::ingestion::QuarantineRecord) -> Option<String>| {
+                        chunk.iter().map(f).collect::<Vec<_>>()
+                    };
                 let written = diesel::sql_query(INSERT_QUARANTINE)
                     .bind::<Array<Text>, _>(
                         chunk
@@ -205,39 +205,5 @@ impl TelemetryStore for PgTelemetryStore {
                 count: r.count,
             })
             .collect())
-    }
-}
-
-/// `/readyz`'s database check: a round trip through the pool.
-#[derive(Debug, Clone)]
-pub struct PgHealth {
-    pool: PgPool,
-}
-
-impl PgHealth {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-}
-
-#[async_trait]
-impl HealthCheck for PgHealth {
-    async fn check(&self) -> HealthStatus {
-        let result = async {
-            let mut conn = self.pool.get().await.map_err(pool_error)?;
-            diesel::sql_query("SELECT 1")
-                .execute(&mut conn)
-                .await
-                .map_err(store_error)
-        }
-        .await;
-        HealthStatus {
-            name: "database",
-            ready: result.is_ok(),
-            detail: result.err().map(|e| {
-                tracing::warn!(error = %e, "database readiness check failed");
-                "database unreachable".to_owned()
-            }),
-        }
     }
 }

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use aurum_domain::{MachineId, TenantId};
-use aurum_ports::{DeviceRecord, DeviceStore, NewDeviceError, StoreError};
+use aurum_ports::auth::{DeviceRecord, DeviceStore, NewDeviceError};
+use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
