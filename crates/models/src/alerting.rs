@@ -2,7 +2,7 @@
 //! domain's [`AlertPolicy`] exactly as the prediction service feeds its risk scores, so the
 //! event-level figures of evaluation and threshold selection measure what operators will see.
 
-use aurum_domain::{AlertDecision, AlertPolicy, PolicyError, Severity};
+use aurum_domain::prediction::{AlertDecision, AlertPolicy, PolicyError, Severity};
 use serde::{Deserialize, Serialize};
 
 /// How the alert policy is built from a machine type's threshold.

@@ -1,6 +1,6 @@
 //! What scoring one machine's features returns.
 
-pub use aurum_domain::FeatureContribution;
+pub use aurum_domain::prediction::FeatureContribution;
 use serde::{Deserialize, Serialize};
 
 /// The models' view of one machine at one time.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use aurum_config::{
     ConfigError, DatabaseSettings, HttpSettings, MqttSettings, Profile, TelemetrySettings,
 };
-use aurum_domain::ValidationPolicy;
+use aurum_domain::ingestion::ValidationPolicy;
 use aurum_proto::features::FeatureBatch;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};

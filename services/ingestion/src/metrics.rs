@@ -1,6 +1,6 @@
 //! The ingestion service's Prometheus metrics.
 
-use aurum_domain::RejectReason;
+use aurum_domain::ingestion::RejectReason;
 use aurum_ports::ingestion::Source;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aurum_config::MqttSettings;
-use aurum_domain::{MachineId, RejectReason, TenantId};
+use aurum_domain::ingestion::RejectReason;
+use aurum_domain::{MachineId, TenantId};
 use aurum_mqtt::{parse_telemetry_topic, Consumer, Delivery, MqttError};
 use aurum_ports::ingestion::Source;
 use aurum_ports::{HealthCheck, HealthStatus};

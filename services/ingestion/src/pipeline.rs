@@ -5,12 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use aurum_domain::ingestion::validation::reject_all;
+use aurum_domain::ingestion::{RejectReason, Rejection, ValidatedMessage, ValidationPolicy};
 use aurum_domain::telemetry::RawValue;
-use aurum_domain::validation::reject_all;
-use aurum_domain::{
-    MachineId, MachineType, RejectReason, Rejection, SiteId, TelemetryMessage, TenantId,
-    ValidatedMessage, ValidationPolicy,
-};
+use aurum_domain::{MachineId, MachineType, SiteId, TelemetryMessage, TenantId};
 use aurum_ports::ingestion::{MachineRegistry, QuarantineRecord, Source, StoredMessage};
 use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::DecodeError;

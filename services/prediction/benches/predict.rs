@@ -19,7 +19,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use aurum_domain::{ActivityKind, FeatureVector, MachineType};
+use aurum_domain::prediction::ActivityKind;
+use aurum_domain::{FeatureVector, MachineType};
 use aurum_models::ModelArtifact;
 use aurum_prediction::{Application, PredictionConfig};
 use aurum_testkit::TestDb;

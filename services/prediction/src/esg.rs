@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aurum_domain::{
-    forecast_next_24h, ActivityKind, EmissionFactor, FactorBook, Forecast, Ledger, MachineId,
-    MachineRef, MachineType, MeteredActivity, NewFactor, Period, Region, SiteId, TenantId,
+use aurum_domain::prediction::{
+    forecast_next_24h, ActivityKind, EmissionFactor, FactorBook, Forecast, Ledger, MachineRef,
+    MeteredActivity, NewFactor, Period, Region,
 };
+use aurum_domain::{MachineId, MachineType, SiteId, TenantId};
 use aurum_ports::prediction::{AddFactorError, EsgStore, ReportQuery};
 use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::features::ActivityRecord;
@@ -127,14 +128,14 @@ impl EsgState {
     }
 
     /// The next 24 hourly emission values for the tenant (or one site), from the last
-    /// [`aurum_domain::esg::FORECAST_DAYS`] days of activity.
+    /// [`aurum_domain::prediction::esg::FORECAST_DAYS`] days of activity.
     pub async fn forecast(
         &self,
         tenant: &TenantId,
         site: Option<SiteId>,
         now: DateTime<Utc>,
     ) -> Result<Forecast, EsgServiceError> {
-        let history = now - TimeDelta::days(aurum_domain::esg::FORECAST_DAYS);
+        let history = now - TimeDelta::days(aurum_domain::prediction::esg::FORECAST_DAYS);
         let Ok(period) = Period::new(history, now) else {
             // Only a clock at the very start of time gets here: no history, a flat forecast.
             return Ok(forecast_next_24h(now, &[], &[], &FactorBook::default()));

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use aurum_domain::{AlertCategory, MachineId, Prediction, TenantId};
+use aurum_domain::prediction::{AlertCategory, Prediction};
+use aurum_domain::{MachineId, TenantId};
 use aurum_proto::features::MachineFeatures;
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;

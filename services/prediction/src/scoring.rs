@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aurum_domain::{
-    AlertCategory, AlertDecision, AlertPolicy, FeatureVector, MachineId, MachineType, PolicyError,
-    Prediction, Severity, TenantId,
+use aurum_domain::prediction::{
+    AlertCategory, AlertDecision, AlertPolicy, PolicyError, Prediction, Severity,
 };
+use aurum_domain::{FeatureVector, MachineId, MachineType, TenantId};
 use aurum_models::{ModelArtifact, Score};
 use aurum_ports::prediction::{
     AlertChange, AlertStore, AlertUpdate, MachineIdentity, PredictionStore, TrackedMachine,

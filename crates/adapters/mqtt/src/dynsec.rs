@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use aurum_config::MqttSettings;
-use aurum_domain::DeviceGrant;
+use aurum_domain::auth::DeviceGrant;
 use aurum_ports::auth::{BrokerAdminError, DeviceBroker};
 use paho_mqtt as mqtt;
 use secrecy::{ExposeSecret, SecretString};

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use aurum_domain::{DeviceGrant, MachineId, TenantId};
+use aurum_domain::auth::DeviceGrant;
+use aurum_domain::{MachineId, TenantId};
 use aurum_mqtt::{DynsecBroker, Publisher};
 use aurum_ports::auth::DeviceBroker;
 use aurum_testkit::{eventually, Broker};

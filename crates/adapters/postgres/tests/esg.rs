@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aurum_domain::{
-    ActivityKind, FactorBook, FactorSource, Ledger, MeteredActivity, MetricName, NewFactor, Period,
-    Region, SiteId, TenantId,
+use aurum_domain::prediction::{
+    ActivityKind, FactorBook, FactorSource, Ledger, MeteredActivity, NewFactor, Period, Region,
 };
+use aurum_domain::{MetricName, SiteId, TenantId};
 use aurum_ports::prediction::{AddFactorError, EsgStore, ReportQuery};
 use aurum_ports::MachineKey;
 use aurum_postgres::connect_pool;

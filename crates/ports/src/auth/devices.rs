@@ -1,6 +1,6 @@
 //! The broker's side of device provisioning: who may log in, and which topics each may use.
 
-use aurum_domain::DeviceGrant;
+use aurum_domain::auth::DeviceGrant;
 use secrecy::SecretString;
 
 /// Why the broker did not apply a change.

@@ -1,7 +1,8 @@
 //! Durable telemetry and its quarantine.
 
 use async_trait::async_trait;
-use aurum_domain::{Bucket, BucketQuery, Reading, RejectReason, Seq};
+use aurum_domain::ingestion::RejectReason;
+use aurum_domain::{Bucket, BucketQuery, Reading, Seq};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -1,10 +1,10 @@
 //! ESG storage: versioned emission factors, accounted activity and site grid regions.
 
 use async_trait::async_trait;
-use aurum_domain::{
-    EmissionFactor, MachineActivity, MachineId, MachineRef, MeteredActivity, NewFactor, Period,
-    Region, SiteId, TenantId,
+use aurum_domain::prediction::{
+    EmissionFactor, MachineActivity, MachineRef, MeteredActivity, NewFactor, Period, Region,
 };
+use aurum_domain::{MachineId, SiteId, TenantId};
 use chrono::{DateTime, Utc};
 
 use crate::{MachineKey, StoreError};
@@ -38,7 +38,7 @@ pub struct ReportQuery {
     pub machine: Option<MachineId>,
     /// Only what the platform knew at this instant is used: activity recorded and site
     /// regions set by then. Factors are returned whole and filtered by
-    /// [`aurum_domain::FactorBook::as_of`].
+    /// [`aurum_domain::prediction::FactorBook::as_of`].
     pub as_of: DateTime<Utc>,
 }
 

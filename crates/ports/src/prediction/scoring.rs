@@ -2,10 +2,8 @@
 //! with their latest features and predictions, and alerts.
 
 use async_trait::async_trait;
-use aurum_domain::{
-    AlertCategory, AlertState, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
-    TenantId, TimeRange,
-};
+use aurum_domain::prediction::{AlertCategory, AlertState, Prediction, Severity};
+use aurum_domain::{FeatureVector, MachineId, MachineType, SiteId, TenantId, TimeRange};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

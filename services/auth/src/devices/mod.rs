@@ -10,7 +10,8 @@ pub mod routes;
 
 use std::sync::Arc;
 
-use aurum_domain::{DeviceGrant, MachineId, TenantId};
+use aurum_domain::auth::DeviceGrant;
+use aurum_domain::{MachineId, TenantId};
 use aurum_ports::auth::{
     BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError,
 };

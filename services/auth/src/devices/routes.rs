@@ -3,7 +3,8 @@
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
-use aurum_domain::{DeviceTopics, MachineId, Role};
+use aurum_domain::auth::DeviceTopics;
+use aurum_domain::{MachineId, Role};
 use aurum_http::Problem;
 use aurum_ports::auth::DeviceRecord;
 use secrecy::ExposeSecret;

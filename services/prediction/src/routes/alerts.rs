@@ -1,7 +1,8 @@
 //! Alerts: list, acknowledge, resolve.
 
 use actix_web::{web, HttpResponse};
-use aurum_domain::{AlertState, MachineId, Severity};
+use aurum_domain::prediction::{AlertState, Severity};
+use aurum_domain::MachineId;
 use aurum_http::{Actor, Problem, Tenant};
 use aurum_ports::prediction::{AlertFilter, AlertTransition};
 use chrono::Utc;

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use aurum_domain::esg::{MachineSummary, SiteSummary, Uncovered};
-use aurum_domain::{
-    ActivityKind, ActivityUnit, EmissionFactor, FactorSource, LedgerLine, MachineId, MachineType,
-    NewFactor, Period, Region, SiteId, Totals,
+use aurum_domain::prediction::esg::{MachineSummary, SiteSummary, Uncovered};
+use aurum_domain::prediction::{
+    ActivityKind, EmissionFactor, FactorSource, LedgerLine, NewFactor, Period, Region, Totals,
 };
+use aurum_domain::{ActivityUnit, MachineId, MachineType, SiteId};
 use aurum_http::{Problem, Tenant};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -345,7 +345,7 @@ struct ForecastBody {
     generated_at: String,
     unit: &'static str,
     #[serde(flatten)]
-    forecast: aurum_domain::Forecast,
+    forecast: aurum_domain::prediction::Forecast,
 }
 
 async fn forecast(
@@ -414,7 +414,7 @@ struct FactorRequest {
 
 impl FactorRequest {
     fn parse(&self) -> Result<NewFactor, Problem> {
-        let bad = |e: aurum_domain::EsgError| Problem::bad_request(e.to_string());
+        let bad = |e: aurum_domain::prediction::EsgError| Problem::bad_request(e.to_string());
         NewFactor::new(
             ActivityKind::parse(&self.kind).map_err(bad)?,
             Region::parse(&self.region).map_err(bad)?,
@@ -478,7 +478,8 @@ mod tests {
 
     use actix_web::{test, App};
     use async_trait::async_trait;
-    use aurum_domain::{MachineActivity, MachineRef, MeteredActivity, MetricName, TenantId};
+    use aurum_domain::prediction::{MachineActivity, MachineRef, MeteredActivity};
+    use aurum_domain::{MetricName, TenantId};
     use aurum_http::TENANT_HEADER;
     use aurum_ports::prediction::{
         AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery,

@@ -1,7 +1,8 @@
 //! Alerts in `prediction.alerts`.
 
 use async_trait::async_trait;
-use aurum_domain::{AlertCategory, AlertState, MachineId, Severity, TenantId};
+use aurum_domain::prediction::{AlertCategory, AlertState, Severity};
+use aurum_domain::{MachineId, TenantId};
 use aurum_ports::prediction::{
     Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate,
 };
@@ -159,12 +160,12 @@ impl AlertStore for PgAlertStore {
                 };
                 Ok((
                     MachineKey(r.machine_key),
-                    r.category
-                        .parse()
-                        .map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
-                    r.severity
-                        .parse()
-                        .map_err(|e: aurum_domain::alerts::UnknownVariant| bad(e.to_string()))?,
+                    r.category.parse().map_err(
+                        |e: aurum_domain::prediction::alerts::UnknownVariant| bad(e.to_string()),
+                    )?,
+                    r.severity.parse().map_err(
+                        |e: aurum_domain::prediction::alerts::UnknownVariant| bad(e.to_string()),
+                    )?,
                 ))
             })
             .collect()

@@ -2,10 +2,11 @@
 //! `activity` (idempotent on machine, metric and period start) and `site_regions`.
 
 use async_trait::async_trait;
-use aurum_domain::{
-    ActivityKind, EmissionFactor, FactorSource, MachineActivity, MachineId, MachineRef,
-    MachineType, MeteredActivity, MetricName, NewFactor, Region, SiteId, TenantId,
+use aurum_domain::prediction::{
+    ActivityKind, EmissionFactor, FactorSource, MachineActivity, MachineRef, MeteredActivity,
+    NewFactor, Region,
 };
+use aurum_domain::{MachineId, MachineType, MetricName, SiteId, TenantId};
 use aurum_ports::prediction::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
 use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};

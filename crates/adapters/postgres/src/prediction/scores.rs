@@ -3,10 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aurum_domain::{
-    FeatureContribution, FeatureVector, MachineId, MachineType, Prediction, Severity, SiteId,
-    TenantId, TimeRange,
-};
+use aurum_domain::prediction::{FeatureContribution, Prediction, Severity};
+use aurum_domain::{FeatureVector, MachineId, MachineType, SiteId, TenantId, TimeRange};
 use aurum_ports::prediction::{
     FleetEntry, MachineIdentity, PredictionStore, RecentScores, TrackedMachine,
 };
