@@ -64,7 +64,17 @@ impl Broker {
         Self::start_with(true, Some(tls))
     }
 
+    /// An open (or, with `dynsec`, a dynamic-security) broker with `extra` appended to its
+    /// configuration, e.g. the packet and queue limits of a deployed broker.
+    pub fn start_with_extra_config(dynsec: bool, extra: &str) -> Self {
+        Self::start_configured(dynsec, None, extra)
+    }
+
     fn start_with(dynsec: bool, tls: Option<&BrokerTls>) -> Self {
+        Self::start_configured(dynsec, tls, "")
+    }
+
+    fn start_configured(dynsec: bool, tls: Option<&BrokerTls>, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         // Started as root, mosquitto drops to its own user: let it write its state here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
@@ -123,6 +133,8 @@ impl Broker {
             ));
             port
         });
+        conf.push_str(extra);
+        conf.push('\n');
         std::fs::write(dir.path().join("mosquitto.conf"), conf)
             .unwrap_or_else(|e| panic!("write mosquitto.conf: {e}"));
         let mut b = Self {

@@ -132,7 +132,11 @@ impl Application {
         ))];
 
         // MQTT: broker -> spool -> pipeline -> write queue -> writers.
-        let (spool, replay) = Spool::open(&ingest.spool_dir, ingest.spool_fsync_ms)?;
+        let (spool, replay) = Spool::open(
+            &ingest.spool_dir,
+            ingest.spool_fsync_ms,
+            ingest.max_payload_bytes,
+        )?;
         let spool = Arc::new(Mutex::new(spool));
         let (write_tx, write_rx) = mpsc::channel(ingest.queue_capacity);
         let writers = writer::spawn(
@@ -154,16 +158,17 @@ impl Application {
             write_tx,
             ingest.max_payload_bytes,
         ));
-        if !replay.is_empty() {
+        if replay.records() > 0 {
             tracing::info!(
-                messages = replay.len(),
+                messages = replay.records(),
                 "replaying spooled messages not yet committed"
             );
         }
         // Replayed ids precede new ones in the queue: batches stay contiguous id ranges.
+        // Records are read as the pipeline takes them, so the bounded queue bounds memory.
         for record in replay {
             let inbound = Inbound {
-                record,
+                record: record?,
                 received_at: Utc::now(),
             };
             if in_tx.send(inbound).await.is_err() {
@@ -180,6 +185,7 @@ impl Application {
                 Arc::clone(&spool),
                 in_tx.clone(),
                 metrics.clone(),
+                ingest.max_payload_bytes,
             )?;
             readiness = readiness.with(Arc::new(BrokerHealth {
                 connected: consumer.connection_flag(),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aurum_config::MqttSettings;
 use aurum_domain::ingestion::RejectReason;
 use aurum_domain::{MachineId, TenantId};
-use aurum_mqtt::{parse_telemetry_topic, Consumer, Delivery, MqttError};
+use aurum_mqtt::{parse_telemetry_topic, Consumer, MqttError, Received};
 use aurum_ports::ingestion::Source;
 use aurum_ports::{HealthCheck, HealthStatus};
 use aurum_proto::Encoding;
@@ -18,10 +18,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{Envelope, Ingestor, Processed};
-use crate::spool::{Spool, SpoolRecord};
+use crate::spool::{Payload, Spool, SpoolRecord};
 use crate::writer::WriteItem;
 
-/// A received message, spooled, on its way to the pipeline.
+/// A received message, spooled (unless refused on arrival), on its way to the pipeline.
 #[derive(Debug)]
 pub struct Inbound {
     pub record: SpoolRecord,
@@ -30,24 +30,34 @@ pub struct Inbound {
 
 /// Subscribes and feeds `tx`. The callback blocks when `tx` is full, which stops the client
 /// reading from the socket: back-pressure reaches the broker.
+///
+/// A payload over `max_payload_bytes` is refused on arrival, before it is copied or spooled:
+/// only its first bytes go on, to be quarantined as too large. Otherwise one device publishing
+/// huge messages would make every replica hold and write them, and replay them after a crash.
+/// The client library has acknowledged it already, so the broker does not send it again.
 pub fn start_consumer(
     settings: &MqttSettings,
     filter: String,
     spool: Arc<Mutex<Spool>>,
     tx: mpsc::Sender<Inbound>,
     metrics: IngestMetrics,
+    max_payload_bytes: usize,
 ) -> Result<Consumer, MqttError> {
-    Consumer::start(settings, filter, move |d: Delivery| {
+    Consumer::start_borrowed(settings, filter, move |m: Received<'_>| {
         metrics
             .received
             .with_label_values(&[Source::Mqtt.as_str()])
             .inc();
+        let content_type = m.content_type();
+        let traceparent = m.traceparent();
+        let oversized = m.payload().len() > max_payload_bytes;
         let (id, spooled) = match spool.lock() {
+            Ok(mut s) if oversized => (s.reserve(), Ok(())),
             Ok(mut s) => s.append(
-                &d.topic,
-                d.content_type.as_deref(),
-                d.traceparent.as_deref(),
-                &d.payload,
+                m.topic(),
+                content_type.as_deref(),
+                traceparent.as_deref(),
+                m.payload(),
             ),
             Err(_) => {
                 tracing::error!("spool lock poisoned; the service must restart");
@@ -58,13 +68,18 @@ pub fn start_consumer(
             metrics.spool_errors.inc();
             tracing::error!(error = %e, "cannot spool an MQTT message; it is not crash-safe");
         }
+        let payload = if oversized {
+            Payload::cut(m.payload())
+        } else {
+            Payload::Whole(m.payload().to_vec())
+        };
         let inbound = Inbound {
             record: SpoolRecord {
                 id,
-                topic: d.topic,
-                content_type: d.content_type,
-                traceparent: d.traceparent,
-                payload: d.payload,
+                topic: m.topic().to_owned(),
+                content_type,
+                traceparent,
+                payload,
             },
             received_at: Utc::now(),
         };
@@ -135,12 +150,14 @@ async fn process(
     let ids = parse_telemetry_topic(&r.topic)
         .and_then(|(t, m)| Some((TenantId::parse(t).ok()?, MachineId::parse(m).ok()?)));
     let traceparent = aurum_telemetry::current_traceparent();
+    // For a cut payload only its first bytes are at hand: they are what its quarantine record
+    // keeps, and what its dedup key is derived from.
     let env = Envelope {
         source: Source::Mqtt,
         tenant: ids.as_ref().map(|(t, _)| t.as_str()),
         topic: Some(&r.topic),
         received_at: inbound.received_at,
-        raw: &r.payload,
+        raw: r.payload.bytes(),
         traceparent: traceparent.as_deref(),
     };
     let Some((tenant, machine)) = ids.as_ref() else {
@@ -150,16 +167,21 @@ async fn process(
             "topic must be aurum/v1/{tenant}/{machine}/telemetry with valid ids".into(),
         ));
     };
-    if r.payload.len() > max_payload_bytes {
-        return Ok(ingestor.reject_payload(
-            &env,
-            RejectReason::PayloadTooLarge,
-            format!(
-                "{} bytes; the limit is {max_payload_bytes}",
-                r.payload.len()
-            ),
-        ));
-    }
+    // Cut payloads are over the limit by construction; a whole one can be too, when the
+    // limit was lowered since it was spooled.
+    let payload = match &r.payload {
+        Payload::Whole(p) if p.len() <= max_payload_bytes => p,
+        _ => {
+            return Ok(ingestor.reject_payload(
+                &env,
+                RejectReason::PayloadTooLarge,
+                format!(
+                    "{} bytes; the limit is {max_payload_bytes}",
+                    r.payload.size()
+                ),
+            ));
+        }
+    };
     let Some(encoding) = Encoding::from_content_type(r.content_type.as_deref()) else {
         return Ok(ingestor.reject_payload(
             &env,
@@ -172,7 +194,7 @@ async fn process(
             ),
         ));
     };
-    let decoded = aurum_proto::decode_message(encoding, &r.payload);
+    let decoded = aurum_proto::decode_message(encoding, payload);
     ingestor.process(&env, tenant, Some(machine), decoded).await
 }
 

@@ -20,7 +20,7 @@ use crate::features::MachineRef;
 use crate::metrics::IngestMetrics;
 
 /// Raw payloads kept in quarantine are cut to this size.
-const QUARANTINE_PAYLOAD_BYTES: usize = 4096;
+pub const QUARANTINE_PAYLOAD_BYTES: usize = 4096;
 /// How long "this machine is not registered" is believed before asking the database again.
 const UNKNOWN_MACHINE_TTL: Duration = Duration::from_secs(5);
 /// Cache entries kept at most; registered machines always fit, unknown ids make room.

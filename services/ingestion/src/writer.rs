@@ -52,6 +52,16 @@ impl CommitTracker {
         }
     }
 
+    /// Starts at `watermark` with the ranges in `missing` already done: ids that no record
+    /// holds will never be committed, and waiting for them would stop the watermark for good.
+    pub fn with_missing(watermark: u64, missing: &[(u64, u64)]) -> Self {
+        let mut t = Self::new(watermark);
+        for &(lo, hi) in missing {
+            t.complete(lo, hi);
+        }
+        t
+    }
+
     /// Marks `[lo, hi]` committed; returns the new watermark if it moved.
     pub fn complete(&mut self, lo: u64, hi: u64) -> Option<u64> {
         self.done.insert(lo, hi);
@@ -101,8 +111,11 @@ pub fn spawn(
     metrics: IngestMetrics,
     features: Option<FeatureFeed>,
 ) -> Writers {
-    let committed = spool.lock().map(|s| s.committed()).unwrap_or(0);
-    let tracker = Arc::new(Mutex::new(CommitTracker::new(committed)));
+    let tracker = spool
+        .lock()
+        .map(|s| CommitTracker::with_missing(s.committed(), s.missing()))
+        .unwrap_or_default();
+    let tracker = Arc::new(Mutex::new(tracker));
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(settings.writers);
     let batch_rx = Arc::new(tokio::sync::Mutex::new(batch_rx));
     let mut tasks = vec![tokio::spawn(batcher(
@@ -248,6 +261,14 @@ mod tests {
         assert_eq!(t.complete(11, 20), None);
         assert_eq!(t.complete(1, 10), Some(20));
         assert_eq!(t.complete(21, 21), Some(21));
+    }
+
+    #[test]
+    fn ids_that_no_record_holds_do_not_hold_the_watermark_back() {
+        // After a restart: 1 and 4 were replayed, 2..=3 had no record.
+        let mut t = CommitTracker::with_missing(0, &[(2, 3)]);
+        assert_eq!(t.complete(1, 1), Some(3));
+        assert_eq!(t.complete(4, 4), Some(4));
     }
 
     proptest! {

@@ -20,6 +20,55 @@ pub struct Delivery {
     pub traceparent: Option<String>,
 }
 
+/// A message borrowed from the client library's buffer, before anything is copied out of it:
+/// a handler can look at the topic and the payload's size and refuse it without allocating.
+#[derive(Clone, Copy)]
+pub struct Received<'a> {
+    msg: &'a mqtt::Message,
+}
+
+// By hand: the payload may be large, and the derived form would print all of it.
+impl std::fmt::Debug for Received<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("topic", &self.topic())
+            .field("payload_bytes", &self.payload().len())
+            .finish()
+    }
+}
+
+impl<'a> Received<'a> {
+    pub fn topic(&self) -> &'a str {
+        self.msg.topic()
+    }
+
+    pub fn payload(&self) -> &'a [u8] {
+        self.msg.payload()
+    }
+
+    /// The MQTT v5 content-type property, if the publisher set one.
+    pub fn content_type(&self) -> Option<String> {
+        self.msg
+            .properties()
+            .get_string(mqtt::PropertyCode::ContentType)
+    }
+
+    /// A W3C `traceparent` carried as an MQTT v5 user property.
+    pub fn traceparent(&self) -> Option<String> {
+        self.msg.properties().find_user_property("traceparent")
+    }
+
+    /// Copies the message out, payload included.
+    pub fn to_delivery(&self) -> Delivery {
+        Delivery {
+            topic: self.topic().to_owned(),
+            payload: self.payload().to_vec(),
+            content_type: self.content_type(),
+            traceparent: self.traceparent(),
+        }
+    }
+}
+
 /// A persistent-session subscriber.
 ///
 /// The handler runs on the client library's receive thread, one message at a time, in
@@ -52,19 +101,26 @@ impl Consumer {
     where
         F: FnMut(Delivery) + Send + 'static,
     {
+        Self::start_borrowed(settings, filter, move |m| handler(m.to_delivery()))
+    }
+
+    /// Like [`Consumer::start`], but the handler gets the message as the library holds it, so
+    /// it decides what to copy: a payload over the application's limit need never be copied.
+    pub fn start_borrowed<F>(
+        settings: &MqttSettings,
+        filter: String,
+        mut handler: F,
+    ) -> Result<Self, MqttError>
+    where
+        F: FnMut(Received<'_>) + Send + 'static,
+    {
         let client = create_client(settings)?;
         let opts = connect_options(settings, false)?.finalize();
         let connected = Arc::new(AtomicBool::new(false));
 
         client.set_message_callback(move |_cli, msg| {
             if let Some(msg) = msg {
-                let props = msg.properties();
-                handler(Delivery {
-                    topic: msg.topic().to_owned(),
-                    payload: msg.payload().to_vec(),
-                    content_type: props.get_string(mqtt::PropertyCode::ContentType),
-                    traceparent: props.find_user_property("traceparent"),
-                });
+                handler(Received { msg: &msg });
             }
         });
         {

@@ -8,7 +8,7 @@ mod dynsec;
 mod publisher;
 
 pub use connection::{certificate_files, connect_options, create_client, server_uri, MqttError};
-pub use consumer::{Consumer, Delivery};
+pub use consumer::{Consumer, Delivery, Received};
 #[cfg(feature = "dynsec")]
 pub use dynsec::DynsecBroker;
 pub use publisher::Publisher;

@@ -46,11 +46,11 @@ pub fn config_for(
 pub use aurum_testkit::init_test_logs;
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false, |_| {}).await
+    spawn(None, |_| {}).await
 }
 
 pub async fn spawn_app_with_broker() -> TestApp {
-    spawn(true, |_| {}).await
+    spawn(Some(Broker::start()), |_| {}).await
 }
 
 /// `spawn_app` (or with a broker), with the configuration adjusted by `configure`.
@@ -58,13 +58,17 @@ pub async fn spawn_app_with(
     with_broker: bool,
     configure: impl FnOnce(&mut IngestionConfig),
 ) -> TestApp {
-    spawn(with_broker, configure).await
+    spawn(with_broker.then(Broker::start), configure).await
 }
 
-async fn spawn(with_broker: bool, configure: impl FnOnce(&mut IngestionConfig)) -> TestApp {
+/// The app subscribed to a broker the test configured itself.
+pub async fn spawn_app_on(broker: Broker, configure: impl FnOnce(&mut IngestionConfig)) -> TestApp {
+    spawn(Some(broker), configure).await
+}
+
+async fn spawn(broker: Option<Broker>, configure: impl FnOnce(&mut IngestionConfig)) -> TestApp {
     init_test_logs();
     let db = TestDb::create().await;
-    let broker = with_broker.then(Broker::start);
     let spool = tempfile::tempdir().expect("spool dir");
     let mut config = config_for(&db, broker.as_ref(), spool.path());
     configure(&mut config);
@@ -261,19 +265,29 @@ pub struct ProcessFixture {
 impl ProcessFixture {
     /// Creates the database and broker, migrates, and starts the first process.
     pub async fn start() -> (Self, Process) {
+        let f = Self::create().await;
+        let p = f.spawn().await;
+        (f, p)
+    }
+
+    /// Creates the database and broker and migrates; no process runs yet.
+    pub async fn create() -> Self {
         let db = TestDb::create().await;
         let broker = Broker::start();
         aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
             .await
             .expect("migrate");
-        let f = Self {
+        Self {
             db,
             broker,
             port: aurum_testkit::free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
-        };
-        let p = f.spawn().await;
-        (f, p)
+        }
+    }
+
+    /// The spool directory every process of the fixture uses.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("spool")
     }
 
     /// Starts a process on the fixture's port, spool and log, and waits until it is ready.
@@ -281,7 +295,7 @@ impl ProcessFixture {
         let p = spawn_binary(
             &self.db,
             &self.broker,
-            &self.dir.path().join("spool"),
+            &self.spool_dir(),
             self.port,
             &self.log(),
         );
@@ -325,4 +339,15 @@ impl ProcessFixture {
             .count("SELECT count(*) FROM ingestion.telemetry")
             .await
     }
+}
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc status")
+        * 1024
 }

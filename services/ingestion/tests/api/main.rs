@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod logging;
 mod machines;
+mod oversized;
 mod reliability;
 mod startup;
 mod storage;
