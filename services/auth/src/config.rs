@@ -108,6 +108,10 @@ pub struct BootstrapAdmin {
     pub username: String,
     #[serde(serialize_with = "ser_secret_req")]
     pub password: SecretString,
+    /// Also the platform operator (`platform_admin`: models, emission factors, signing keys
+    /// for every tenant), not only its tenant's admin. Off unless set.
+    #[serde(default)]
+    pub platform_admin: bool,
 }
 
 impl std::fmt::Debug for BootstrapAdmin {
@@ -116,6 +120,7 @@ impl std::fmt::Debug for BootstrapAdmin {
             .field("tenant", &self.tenant)
             .field("username", &self.username)
             .field("password", &"[REDACTED]")
+            .field("platform_admin", &self.platform_admin)
             .finish()
     }
 }

@@ -4,6 +4,10 @@
 //! Rotation adds a new key that signs from then on; older keys stop signing but stay
 //! published until the last token they signed has expired. Every replica reloads the key set
 //! periodically and whenever it meets a `kid` it does not know.
+//!
+//! Rotation is bounded: at most one per [`MIN_ROTATION_INTERVAL`] and never past
+//! [`MAX_PUBLISHED_KEYS`] published keys. Unbounded, a loop of rotations would grow the JWKS
+//! past what the verifiers accept and every token would fail, platform-wide.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -22,6 +26,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const RSA_BITS: u32 = 2048;
+/// The least time between two rotations (measured from the newest key, so across replicas).
+pub const MIN_ROTATION_INTERVAL: Duration = Duration::from_secs(60);
+/// The most keys the JWKS publishes: the signing one and those whose tokens may still be
+/// valid. About 0.5 KiB each, far below the verifiers' 256 KiB limit.
+pub const MAX_PUBLISHED_KEYS: usize = 4;
 const ENCRYPTED_PREFIX: &str = "enc:v1:";
 /// A replica looks for keys another replica added at most this often on an unknown `kid`.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -34,6 +43,16 @@ pub enum KeyError {
     Crypto(String),
     #[error("no signing key is available")]
     NoSigningKey,
+    #[error("the last rotation was less than {min_interval_s} s ago; retry in {retry_after_s} s")]
+    TooSoon {
+        retry_after_s: u64,
+        min_interval_s: u64,
+    },
+    #[error(
+        "{published} keys are published (at most {MAX_PUBLISHED_KEYS}); the oldest expires in \
+         {retry_after_s} s"
+    )]
+    TooManyKeys { published: usize, retry_after_s: u64 },
 }
 
 fn crypto(e: impl std::fmt::Display) -> KeyError {
@@ -81,6 +100,9 @@ pub struct KeyRing {
     /// How long after its retirement a key may still have valid tokens out there.
     max_token_lifetime: chrono::Duration,
     loaded: RwLock<Loaded>,
+    /// One rotation at a time in this replica, so the limits are checked against the keys the
+    /// previous rotation added (the store serialises replicas).
+    rotating: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -113,6 +135,7 @@ impl KeyRing {
                 keys: Vec::new(),
                 at: Instant::now(),
             }),
+            rotating: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -120,15 +143,28 @@ impl KeyRing {
     pub async fn ensure_signing_key(&self) -> Result<(), KeyError> {
         self.reload().await?;
         if self.signing_key().is_err() {
-            self.rotate().await?;
+            let _one = self.rotating.lock().await;
+            self.add_signing_key(Utc::now()).await?;
         }
         Ok(())
     }
 
     /// Adds a new signing key; the previous ones stay published until their tokens expired.
+    /// Refused when the last rotation is too recent or the JWKS is full.
     pub async fn rotate(&self) -> Result<String, KeyError> {
+        let _one = self.rotating.lock().await;
         let now = Utc::now();
-        let record = self.generate(now)?;
+        let published = self.store.published_keys(now).await?;
+        rotation_allowed(&published, now)?;
+        self.add_signing_key(now).await
+    }
+
+    async fn add_signing_key(&self, now: DateTime<Utc>) -> Result<String, KeyError> {
+        // RSA generation takes tens of milliseconds of CPU: not on an HTTP worker.
+        let kek = self.kek;
+        let record = tokio::task::spawn_blocking(move || generate(kek.as_ref(), now))
+            .await
+            .map_err(crypto)??;
         let kid = record.kid.clone();
         // Leeway on top of the lifetime: a token signed a moment ago is still verifiable.
         let old_expire = now + self.max_token_lifetime + chrono::Duration::seconds(60);
@@ -213,34 +249,6 @@ impl KeyRing {
         json!({ "keys": keys })
     }
 
-    fn generate(&self, now: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
-        let rsa = Rsa::generate(RSA_BITS).map_err(crypto)?;
-        let n = URL_SAFE_NO_PAD.encode(rsa.n().to_vec());
-        let e = URL_SAFE_NO_PAD.encode(rsa.e().to_vec());
-        // RFC 7638 thumbprint: members in lexicographic order, no whitespace.
-        let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-        let pem = PKey::from_rsa(rsa)
-            .and_then(|k| k.private_key_to_pem_pkcs8())
-            .map_err(crypto)?;
-        let pem = String::from_utf8(pem).map_err(crypto)?;
-        let private_key = match &self.kek {
-            Some(kek) => seal(kek, pem.as_bytes())?,
-            None => pem,
-        };
-        Ok(SigningKeyRecord {
-            public_jwk: json!({
-                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
-            }),
-            kid,
-            algorithm: "RS256".into(),
-            private_key,
-            created_at: now,
-            retire_after: None,
-            expires_at: None,
-        })
-    }
-
     fn load(&self, r: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
         let pem = match r.private_key.strip_prefix(ENCRYPTED_PREFIX) {
             Some(sealed) => {
@@ -305,6 +313,64 @@ fn open(kek: &[u8; 32], sealed: &str) -> Result<Vec<u8>, KeyError> {
     )
     .map_err(|_| KeyError::Crypto("cannot decrypt: wrong key_encryption_key?".into()))
 }
+
+
+/// The rotation limits, checked against the keys published now.
+fn rotation_allowed(published: &[SigningKeyRecord], now: DateTime<Utc>) -> Result<(), KeyError> {
+    let min_interval = chrono::Duration::from_std(MIN_ROTATION_INTERVAL)
+        .unwrap_or(chrono::Duration::seconds(60));
+    if let Some(newest) = published.iter().map(|k| k.created_at).max() {
+        let next = newest + min_interval;
+        if next > now {
+            return Err(KeyError::TooSoon {
+                retry_after_s: seconds_until(next, now),
+                min_interval_s: MIN_ROTATION_INTERVAL.as_secs(),
+            });
+        }
+    }
+    if published.len() >= MAX_PUBLISHED_KEYS {
+        let oldest_expiry = published.iter().filter_map(|k| k.expires_at).min();
+        return Err(KeyError::TooManyKeys {
+            published: published.len(),
+            retry_after_s: oldest_expiry.map_or(60, |e| seconds_until(e, now)),
+        });
+    }
+    Ok(())
+}
+
+/// Whole seconds from `now` until `t`, at least 1.
+fn seconds_until(t: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    u64::try_from((t - now).num_seconds()).unwrap_or(0).max(1)
+}
+
+fn generate(kek: Option<&[u8; 32]>, now: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
+    let rsa = Rsa::generate(RSA_BITS).map_err(crypto)?;
+    let n = URL_SAFE_NO_PAD.encode(rsa.n().to_vec());
+    let e = URL_SAFE_NO_PAD.encode(rsa.e().to_vec());
+    // RFC 7638 thumbprint: members in lexicographic order, no whitespace.
+    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+    let pem = PKey::from_rsa(rsa)
+        .and_then(|k| k.private_key_to_pem_pkcs8())
+        .map_err(crypto)?;
+    let pem = String::from_utf8(pem).map_err(crypto)?;
+    let private_key = match kek {
+        Some(kek) => seal(kek, pem.as_bytes())?,
+        None => pem,
+    };
+    Ok(SigningKeyRecord {
+        public_jwk: json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
+        }),
+        kid,
+        algorithm: "RS256".into(),
+        private_key,
+        created_at: now,
+        retire_after: None,
+        expires_at: None,
+    })
+}
+
 
 #[cfg(test)]
 mod tests {

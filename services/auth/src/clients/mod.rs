@@ -50,11 +50,29 @@ pub fn new_secret() -> String {
     crypto::random_token()
 }
 
+/// Roles from the auth service's own configuration: any role, the platform operator's too.
 pub fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
     names
         .iter()
         .map(|r| Role::from_str(r).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// Roles a tenant admin gives through the API: 422 for an unknown one, 403 for the platform
+/// operator's, which only the service's configuration grants.
+pub fn parse_tenant_roles(names: &[String]) -> Result<Vec<Role>, aurum_http::Problem> {
+    let roles = parse_roles(names).map_err(aurum_http::Problem::unprocessable)?;
+    if let Some(r) = roles.iter().find(|r| !r.is_tenant_role()) {
+        return Err(aurum_http::Problem::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+        )
+        .detail(format!(
+            "the {r} role is given by the platform's configuration, not by a tenant"
+        )));
+    }
+    Ok(roles)
 }
 
 /// Creates or updates the configured clients.

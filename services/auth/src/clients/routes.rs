@@ -177,7 +177,7 @@ async fn create(
             return Err(Problem::unprocessable(format!("unknown audience {a}")));
         }
     }
-    let roles = super::parse_roles(&n.roles).map_err(Problem::unprocessable)?;
+    let roles = super::parse_tenant_roles(&n.roles)?;
     let secret = (!n.public).then(super::new_secret);
     let secret_hash = match &secret {
         Some(s) => Some(crypto::hash_secret(s).map_err(|e| {

@@ -49,7 +49,11 @@ pub async fn bootstrap_admin(state: &AppState, a: &BootstrapAdmin) -> Result<boo
         display_name: Some("Administrator".into()),
         email: None,
         password_hash: crypto::hash_secret(a.password.expose_secret())?,
-        roles: vec![Role::Admin],
+        roles: vec![if a.platform_admin {
+            Role::PlatformAdmin
+        } else {
+            Role::Admin
+        }],
     };
     match state.users.create_user(&user).await? {
         CreateOutcome::Created => {

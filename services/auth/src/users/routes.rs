@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{anonymise, check_password, check_username, store_problem};
 use crate::app::AppState;
 use crate::bearer::Caller;
-use crate::clients::parse_roles;
+use crate::clients::parse_tenant_roles;
 use crate::crypto;
 use crate::security_events::{EventKind, Origin};
 
@@ -153,7 +153,7 @@ async fn create(
     check_password(&b.password, state.settings.min_password_len).map_err(Problem::unprocessable)?;
     check_email(&b.email)?;
     check_display_name(&b.display_name)?;
-    let roles = parse_roles(&b.roles).map_err(Problem::unprocessable)?;
+    let roles = parse_tenant_roles(&b.roles)?;
     let hash = crypto::hash_secret(&b.password).map_err(|e| {
         tracing::error!(error = %e, "cannot hash a password");
         Problem::internal()
@@ -209,12 +209,7 @@ async fn patch(
     if let Some(n) = &b.display_name {
         check_display_name(n)?;
     }
-    let roles = b
-        .roles
-        .as_deref()
-        .map(parse_roles)
-        .transpose()
-        .map_err(Problem::unprocessable)?;
+    let roles = b.roles.as_deref().map(parse_tenant_roles).transpose()?;
     let password_hash = match &b.password {
         Some(p) => {
             check_password(p, state.settings.min_password_len).map_err(Problem::unprocessable)?;

@@ -159,6 +159,7 @@ async fn another_tenants_users_and_clients_are_not_found() {
         tenant: "globex".into(),
         username: "admin@globex".into(),
         password: secrecy::SecretString::from("globex-admin-password".to_owned()),
+        platform_admin: false,
     });
     start(globex).await;
     let globex_admin = app
@@ -302,4 +303,78 @@ async fn a_new_clients_secret_is_shown_once_and_works() {
         .client_credentials("acme-integration", &secret, &[])
         .await;
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_cannot_give_the_platform_operators_role() {
+    let app = spawn_app().await;
+    let admin = app.admin_tokens().await.access_token;
+
+    let r = app
+        .client
+        .post(app.url("/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": "mallory", "password": "long-enough-password",
+                      "roles": ["platform_admin"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let u = app.create_user(&admin, "olga", &["viewer"]).await;
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/users/{}", u["id"].as_str().unwrap())))
+        .bearer_auth(&admin)
+        .json(&json!({ "roles": ["admin", "platform_admin"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = app
+        .client
+        .post(app.url("/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "client_id": "acme-escalation",
+            "grant_types": ["client_credentials"],
+            "audiences": ["aurumai-api"],
+            "roles": ["platform_admin"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Nothing was stored with the role.
+    let holders: i64 = app
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM auth.users WHERE 'platform_admin' = ANY (roles)) + \
+                    (SELECT count(*) FROM auth.clients \
+                      WHERE 'platform_admin' = ANY (roles) AND client_id <> $1)",
+            &[&PLATFORM_CLIENT],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(holders, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_platform_operator_holds_the_role_in_its_tokens() {
+    let app = spawn_app_with(|c| {
+        if let Some(a) = c.auth.bootstrap_admin.as_mut() {
+            a.platform_admin = true;
+        }
+    })
+    .await;
+    let t = app.admin_tokens().await.access_token;
+    assert_eq!(claims_of(&t)["roles"], json!(["platform_admin"]));
+    assert_eq!(claims_of(&t)["tenant"], TENANT);
+    // Still its own tenant's admin.
+    assert_eq!(app.get_with(&t, "/v1/users").await.status(), 200);
 }

@@ -20,6 +20,11 @@ pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub const POST_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
 pub const SVC_CLIENT: &str = "svc-ingestion";
 pub const SVC_SECRET: &str = "svc-ingestion-secret-0123456789abcdef";
+/// The platform operator's console: a client the configuration gives `platform_admin`, in the
+/// operator's own tenant.
+pub const PLATFORM_CLIENT: &str = "platform-console";
+pub const PLATFORM_TENANT: &str = "ops";
+pub const PLATFORM_SECRET: &str = "platform-console-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub address: String,
@@ -57,11 +62,18 @@ pub fn config_for(db: &TestDb, port: u16) -> AuthConfig {
         tenant: TENANT.into(),
         username: ADMIN.into(),
         password: SecretString::from(ADMIN_PASSWORD.to_owned()),
+        platform_admin: false,
     });
     let mut svc = seed(SVC_CLIENT, Some(SVC_SECRET), &["client_credentials"]);
     svc.redirect_uris.clear();
     svc.post_logout_redirect_uris.clear();
     svc.audiences = vec!["aurumai-ingestion".into(), "aurumai-prediction".into()];
+    let mut platform = seed(PLATFORM_CLIENT, Some(PLATFORM_SECRET), &["client_credentials"]);
+    platform.redirect_uris.clear();
+    platform.post_logout_redirect_uris.clear();
+    platform.audiences = vec!["aurumai-api".into()];
+    platform.tenant = Some(PLATFORM_TENANT.into());
+    platform.roles = vec!["platform_admin".into()];
     c.auth.clients = vec![
         seed(
             WEB_CLIENT,
@@ -70,6 +82,7 @@ pub fn config_for(db: &TestDb, port: u16) -> AuthConfig {
         ),
         seed(SPA_CLIENT, None, &["authorization_code", "refresh_token"]),
         svc,
+        platform,
     ];
     c
 }
@@ -320,6 +333,41 @@ impl TestApp {
             .post(self.url("/token"))
             .basic_auth(id, Some(secret))
             .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An access token of the platform operator's console.
+    pub async fn platform_token(&self) -> String {
+        let r = self
+            .client_credentials(PLATFORM_CLIENT, PLATFORM_SECRET, &[])
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Ages every signing key past the least interval between rotations, as if the last one
+    /// happened minutes ago.
+    pub async fn age_signing_keys(&self) {
+        self.db
+            .client()
+            .await
+            .execute(
+                "UPDATE auth.signing_keys SET created_at = created_at - interval '10 minutes'",
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn rotate_keys(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/keys/rotate"))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()

@@ -1,4 +1,5 @@
-//! Key rotation: a new key signs, the old one stays published until its tokens expire.
+//! Key rotation: a new key signs, the old one stays published until its tokens expire. Only
+//! the platform operator rotates, at most once a minute and never past the JWKS's cap.
 
 use serde_json::Value;
 
@@ -13,13 +14,8 @@ async fn after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
         .unwrap()
         .to_owned();
 
-    let r = app
-        .client
-        .post(app.url("/v1/keys/rotate"))
-        .bearer_auth(&before.access_token)
-        .send()
-        .await
-        .unwrap();
+    app.age_signing_keys().await;
+    let r = app.rotate_keys(&app.platform_token().await).await;
     assert_eq!(r.status(), 200);
     let new_kid = r.json::<Value>().await.unwrap()["kid"]
         .as_str()
@@ -81,13 +77,9 @@ async fn another_replica_picks_up_a_rotated_key_and_expired_keys_leave_the_jwks(
     second.http.port = 0;
     let other = start(second).await;
     let admin = app.admin_tokens().await.access_token;
-    let r = app
-        .client
-        .post(app.url("/v1/keys/rotate"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let platform = app.platform_token().await;
+    app.age_signing_keys().await;
+    let r = app.rotate_keys(&platform).await;
     assert_eq!(r.status(), 200);
     let fresh = app.admin_tokens().await.access_token;
     // Signed by a key the second replica has not loaded yet: it reloads on the unknown kid.
@@ -111,13 +103,8 @@ async fn another_replica_picks_up_a_rotated_key_and_expired_keys_leave_the_jwks(
         )
         .await
         .unwrap();
-    let r = app
-        .client
-        .post(app.url("/v1/keys/rotate"))
-        .bearer_auth(&fresh)
-        .send()
-        .await
-        .unwrap();
+    app.age_signing_keys().await;
+    let r = app.rotate_keys(&platform).await;
     assert_eq!(r.status(), 200);
     let jwks: Value = app
         .client
@@ -134,4 +121,60 @@ async fn another_replica_picks_up_a_rotated_key_and_expired_keys_leave_the_jwks(
         401,
         "its key expired"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_cannot_rotate_the_keys_every_tenant_relies_on() {
+    let app = spawn_app().await;
+    app.age_signing_keys().await;
+    let admin = app.admin_tokens().await.access_token;
+    assert_eq!(claims_of(&admin)["roles"], serde_json::json!(["admin"]));
+    let r = app.rotate_keys(&admin).await;
+    assert_eq!(r.status(), 403);
+    let jwks: Value = app.get_with(&admin, "/jwks").await.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_are_at_most_one_a_minute_and_the_jwks_stays_capped() {
+    let app = spawn_app().await;
+    let platform = app.platform_token().await;
+
+    // The first key was made at start-up, moments ago.
+    let r = app.rotate_keys(&platform).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+
+    // As fast as the interval allows: the cap stops it at four published keys.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        app.age_signing_keys().await;
+        statuses.push(app.rotate_keys(&platform).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    let jwks: Value = app.get_with(&platform, "/jwks").await.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4, "{jwks}");
+
+    // Concurrent requests at one replica are serialised: one wins, the others wait and see it.
+    app.db
+        .client()
+        .await
+        .execute(
+            "UPDATE auth.signing_keys SET expires_at = now() - interval '1 second' \
+             WHERE retire_after IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    app.age_signing_keys().await;
+    let burst = futures::future::join_all((0..5).map(|_| app.rotate_keys(&platform))).await;
+    let ok = burst.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(ok, 1, "{:?}", burst.iter().map(|r| r.status()).collect::<Vec<_>>());
+    // Tokens signed now verify.
+    assert_eq!(app.introspect(&app.platform_token().await).await["active"], true);
 }

@@ -70,6 +70,7 @@ impl Stack {
             tenant: TENANT.into(),
             username: ADMIN.into(),
             password: SecretString::from(ADMIN_PASSWORD.to_owned()),
+            platform_admin: false,
         });
         let mut web = seed(WEB, WEB_SECRET, &["authorization_code", "refresh_token"]);
         web.redirect_uris = vec![REDIRECT.into()];

@@ -77,6 +77,7 @@ impl Platform {
             tenant: TENANT.into(),
             username: "admin@acme".into(),
             password: SecretString::from("an-admin-password-1234".to_owned()),
+            platform_admin: false,
         });
         a.auth.clients = vec![
             client(
