@@ -1,50 +1,32 @@
 //! Defence in depth inside each service: every API request carries an access token that the
 //! service verifies itself, whatever the gateway already checked.
 //!
-//! The guard verifies the token, checks the route's access rule, stores the [`Principal`] in
-//! the request, and replaces the tenant and actor headers (`X-Aurum-Tenant`, `X-Aurum-User`)
-//! with the token's: a caller can never name another tenant than its token's.
+//! Two layers. [`require_token`] on the `/v1` scope verifies the token, stores the
+//! [`Principal`] in the request and replaces the tenant and actor headers (`X-Aurum-Tenant`,
+//! `X-Aurum-User`) with the token's: a caller can never name another tenant than its token's.
+//! [`declared`] builds each resource from the service's route declarations
+//! ([`aurum_contract::Route`]) and checks the declared rule on the resource the router matched,
+//! so the rule and the handler are the same route however the path was spelled (an encoded
+//! `%66eatures` is routed, and checked, as `features`). A method with no declaration is
+//! refused before any handler runs.
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, WWW_AUTHENTICATE};
-use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, ResponseError};
+pub use aurum_contract::Access;
+use aurum_contract::{Method, Route};
 use aurum_domain::Role;
 use aurum_http::{Problem, TENANT_HEADER, USER_HEADER};
 
 use crate::{bearer_token, AuthnError, JwksVerifier, Principal};
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// A person (or a tenant's client) holding at least this role in the token's tenant.
-    Tenant(Role),
-    /// A platform service client (client_credentials, no tenant) whose token is addressed to
-    /// this service itself (not to the public API), e.g. ingestion posting feature batches to
-    /// prediction.
-    Service,
-}
-
-/// The access rule of each route of a service: `(method, path) -> rule`.
-pub type AccessPolicy = fn(&Method, &str) -> Access;
-
-/// Reads need a viewer, changes an operator: the default when a service has no admin-only
-/// routes.
-pub fn reads_viewer_writes_operator(method: &Method, _path: &str) -> Access {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        Access::Tenant(Role::Viewer)
-    } else {
-        Access::Tenant(Role::Operator)
-    }
-}
-
 /// What a service registers as app data to turn the guard on.
 #[derive(Debug, Clone)]
 pub struct TokenGuard {
     pub verifier: JwksVerifier,
-    pub policy: AccessPolicy,
 }
 
 impl TokenGuard {
@@ -53,7 +35,6 @@ impl TokenGuard {
     pub fn from_settings(
         settings: &aurum_config::TokenSettings,
         default_audiences: &[&str],
-        policy: AccessPolicy,
     ) -> Result<Self, AuthnError> {
         let bad = |what: &str, e: url::ParseError| AuthnError::Malformed(format!("{what}: {e}"));
         let issuer = url::Url::parse(&settings.issuer).map_err(|e| bad("auth.issuer", e))?;
@@ -70,7 +51,6 @@ impl TokenGuard {
         verifier_settings.leeway_s = settings.leeway_s;
         Ok(Self {
             verifier: JwksVerifier::new(verifier_settings)?,
-            policy,
         })
     }
 }
@@ -89,16 +69,21 @@ fn check(principal: &Principal, access: Access) -> Result<(), Problem> {
             Ok(())
         }
         Access::Service => Err(forbidden("this route is for platform services only")),
-        Access::Tenant(_) if principal.tenant.is_none() => Err(forbidden(
+        Access::Tenant(_) | Access::Platform if principal.tenant.is_none() => Err(forbidden(
             "this operation needs a token issued for a tenant",
+        )),
+        Access::Platform if principal.has_role(Role::PlatformAdmin) => Ok(()),
+        Access::Platform => Err(forbidden(
+            "this changes what every tenant shares: it needs the platform_admin role",
         )),
         Access::Tenant(role) if principal.has_role(role) => Ok(()),
         Access::Tenant(role) => Err(forbidden(&format!("this needs the {role} role"))),
     }
 }
 
-/// actix middleware (`from_fn(require_token)`): a no-op unless a [`TokenGuard`] is registered
-/// as app data, so development setups and tests without an issuer keep working.
+/// actix middleware (`from_fn(require_token)`) for a scope: verifies the token and stores the
+/// principal. A no-op unless a [`TokenGuard`] is registered as app data, so development
+/// setups and tests without an issuer keep working.
 pub async fn require_token(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -123,10 +108,6 @@ pub async fn require_token(
             return Ok(req.into_response(response).map_into_right_body());
         }
     };
-    if let Err(p) = check(&principal, (guard.policy)(req.method(), req.path())) {
-        tracing::info!(subject = %principal.subject, path = %req.path(), "access denied");
-        return Ok(req.into_response(p.error_response()).map_into_right_body());
-    }
 
     let headers = req.headers_mut();
     headers.remove(TENANT_HEADER);
@@ -141,6 +122,75 @@ pub async fn require_token(
     }
     req.extensions_mut().insert(principal);
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The resource of `path` as `routes` declare it, its access rules checked on the matched
+/// route. Add its handlers with `.route(web::get().to(...))` for the declared methods; any
+/// other method is answered 405 before a handler runs.
+///
+/// Panics at start-up (never on a request) when `path` is not declared: a route that is not
+/// in the contract must not be served.
+pub fn declared(
+    routes: &'static [Route],
+    path: &'static str,
+) -> actix_web::Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    assert!(
+        routes.iter().any(|r| r.path == path),
+        "{path} is not a declared route"
+    );
+    web::resource(path).wrap(from_fn(move |req, next| {
+        authorize_declared(routes, path, req, next)
+    }))
+}
+
+async fn authorize_declared(
+    routes: &'static [Route],
+    path: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let method = Method::parse(req.method().as_str());
+    let Some(route) = routes
+        .iter()
+        .find(|r| r.path == path && Some(r.method) == method)
+    else {
+        let problem = Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method Not Allowed",
+        )
+        .detail(format!("{} is not served on this path", req.method()));
+        return Ok(req
+            .into_response(problem.error_response())
+            .map_into_right_body());
+    };
+    if req.app_data::<web::Data<TokenGuard>>().is_none() {
+        // Development without an issuer (see `require_token`).
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let decision = match req.extensions().get::<Principal>() {
+        Some(principal) => check(principal, route.access).inspect_err(|_| {
+            tracing::info!(
+                subject = %principal.subject,
+                route = %format_args!("{} {}", route.method, route.path),
+                "access denied"
+            );
+        }),
+        // `require_token` did not run on this resource's scope: refuse rather than serve.
+        None => Err(AuthnError::Missing.problem()),
+    };
+    match decision {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(p) => Ok(req.into_response(p.error_response()).map_into_right_body()),
+    }
 }
 
 #[cfg(test)]
@@ -181,14 +231,17 @@ mod tests {
     }
 
     #[test]
-    fn reads_need_a_viewer_and_changes_an_operator() {
-        assert_eq!(
-            reads_viewer_writes_operator(&Method::GET, "/v1/machines"),
-            Access::Tenant(Role::Viewer)
-        );
-        assert_eq!(
-            reads_viewer_writes_operator(&Method::POST, "/v1/machines"),
-            Access::Tenant(Role::Operator)
-        );
+    fn what_every_tenant_shares_needs_the_platform_operator() {
+        let admin = principal(Some("acme"), vec![Role::Admin]);
+        let operator_of_platform = principal(Some("ops"), vec![Role::PlatformAdmin]);
+        let service = principal(None, vec![]);
+        let tenantless_operator = principal(None, vec![Role::PlatformAdmin]);
+
+        assert!(check(&admin, Access::Platform).is_err());
+        assert!(check(&service, Access::Platform).is_err());
+        assert!(check(&tenantless_operator, Access::Platform).is_err());
+        assert!(check(&operator_of_platform, Access::Platform).is_ok());
+        // The operator is also an admin, of its own tenant.
+        assert!(check(&operator_of_platform, Access::Tenant(Role::Admin)).is_ok());
     }
 }

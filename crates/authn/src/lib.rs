@@ -22,7 +22,7 @@ pub mod testing;
 pub use bearer::{bearer_token, parse_bearer};
 pub use client_credentials::{ClientCredentialsSettings, ServiceTokens, TokenError};
 pub use error::AuthnError;
-pub use guard::{reads_viewer_writes_operator, require_token, Access, AccessPolicy, TokenGuard};
+pub use guard::{declared, require_token, Access, TokenGuard};
 pub use principal::{Principal, TenantRequired};
 pub use verifier::{JwksVerifier, VerifierSettings};
 

@@ -52,7 +52,10 @@ pub enum KeyError {
         "{published} keys are published (at most {MAX_PUBLISHED_KEYS}); the oldest expires in \
          {retry_after_s} s"
     )]
-    TooManyKeys { published: usize, retry_after_s: u64 },
+    TooManyKeys {
+        published: usize,
+        retry_after_s: u64,
+    },
 }
 
 fn crypto(e: impl std::fmt::Display) -> KeyError {
@@ -314,11 +317,10 @@ fn open(kek: &[u8; 32], sealed: &str) -> Result<Vec<u8>, KeyError> {
     .map_err(|_| KeyError::Crypto("cannot decrypt: wrong key_encryption_key?".into()))
 }
 
-
 /// The rotation limits, checked against the keys published now.
 fn rotation_allowed(published: &[SigningKeyRecord], now: DateTime<Utc>) -> Result<(), KeyError> {
-    let min_interval = chrono::Duration::from_std(MIN_ROTATION_INTERVAL)
-        .unwrap_or(chrono::Duration::seconds(60));
+    let min_interval =
+        chrono::Duration::from_std(MIN_ROTATION_INTERVAL).unwrap_or(chrono::Duration::seconds(60));
     if let Some(newest) = published.iter().map(|k| k.created_at).max() {
         let next = newest + min_interval;
         if next > now {
@@ -370,7 +372,6 @@ fn generate(kek: Option<&[u8; 32]>, now: DateTime<Utc>) -> Result<SigningKeyReco
         expires_at: None,
     })
 }
-
 
 #[cfg(test)]
 mod tests {

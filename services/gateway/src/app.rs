@@ -225,16 +225,18 @@ impl Application {
                 for (index, r) in ROUTES.iter().enumerate() {
                     app = app.route(
                         &r.public_path(),
-                        web::method(r.method.actix())
+                        web::method(crate::routes::actix_method(r.method))
                             .to(move |req, payload, state| dispatch(req, payload, state, index)),
                     );
                 }
                 for (index, r) in OIDC_ROUTES.iter().enumerate() {
                     app = app.route(
                         &r.public_path(),
-                        web::method(r.method.actix()).to(move |req, payload, state| {
-                            oidc::passthrough(req, payload, state, index)
-                        }),
+                        web::method(crate::routes::actix_method(r.method)).to(
+                            move |req, payload, state| {
+                                oidc::passthrough(req, payload, state, index)
+                            },
+                        ),
                     );
                 }
                 app.route(OIDC_PREFIX, web::to(oidc::unknown))

@@ -47,7 +47,7 @@ mod tests {
     fn each_role_reaches_exactly_the_routes_at_or_below_it() {
         for role in Role::ALL {
             let p = principal(vec![role], Some("acme"));
-            for r in ROUTES {
+            for r in ROUTES.iter() {
                 assert_eq!(authorize(&p, r).is_ok(), role >= r.role, "{role} {r:?}");
             }
         }
@@ -57,7 +57,7 @@ mod tests {
     fn no_tenant_or_no_role_reaches_nothing() {
         let svc = principal(vec![], None);
         let admin_without_tenant = principal(vec![Role::Admin], None);
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             assert!(authorize(&svc, r).is_err());
             assert!(authorize(&admin_without_tenant, r).is_err());
         }

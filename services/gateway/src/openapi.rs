@@ -40,7 +40,7 @@ fn path_params(path: &str) -> Vec<&str> {
 /// The document.
 pub fn document() -> OpenApi {
     let mut paths = Paths::new();
-    for r in ROUTES {
+    for r in ROUTES.iter() {
         let mut op = OperationBuilder::new()
             .operation_id(Some(format!(
                 "{}_{}",
@@ -131,7 +131,7 @@ fn escape(s: &str) -> String {
 /// A static HTML page listing every route.
 pub fn docs_html() -> String {
     let mut rows = String::new();
-    for r in ROUTES {
+    for r in ROUTES.iter() {
         rows.push_str(&format!(
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             r.method.as_str(),

@@ -207,7 +207,6 @@ impl Application {
                 aurum_authn::TokenGuard::from_settings(
                     a,
                     &[aurum_authn::API_AUDIENCE, "aurumai-ingestion"],
-                    aurum_authn::reads_viewer_writes_operator,
                 )
             })
             .transpose()?
@@ -245,14 +244,7 @@ impl Application {
                     .service(
                         web::scope("/v1")
                             .wrap(from_fn(aurum_authn::require_token))
-                            .route("/telemetry", web::post().to(routes::telemetry::post_batch))
-                            .route("/machines", web::post().to(routes::machines::register))
-                            .route("/machines", web::get().to(routes::machines::list))
-                            .route("/machines/{id}", web::get().to(routes::machines::get))
-                            .route(
-                                "/machines/{id}/telemetry",
-                                web::get().to(routes::telemetry::get_series),
-                            ),
+                            .configure(routes::configure),
                     )
             },
             listener,

@@ -128,7 +128,6 @@ impl Application {
                 aurum_authn::TokenGuard::from_settings(
                     a,
                     &[aurum_authn::API_AUDIENCE, "aurumai-prediction"],
-                    crate::routes::access_policy,
                 )
             })
             .transpose()?
@@ -169,32 +168,7 @@ impl Application {
                     .service(
                         web::scope("/v1")
                             .wrap(from_fn(aurum_authn::require_token))
-                            .route("/features", web::post().to(routes::features::post_batch))
-                            .route(
-                                "/machines/{id}/predict",
-                                web::post().to(routes::machines::predict),
-                            )
-                            .route(
-                                "/machines/{id}/predictions",
-                                web::get().to(routes::machines::history),
-                            )
-                            .route("/fleet/health", web::get().to(routes::fleet::health))
-                            .route("/models", web::get().to(routes::models::list))
-                            .route("/models", web::post().to(routes::models::register))
-                            .route(
-                                "/models/{version}/activate",
-                                web::post().to(routes::models::activate),
-                            )
-                            .route("/alerts", web::get().to(routes::alerts::list))
-                            .route(
-                                "/alerts/{id}/ack",
-                                web::post().to(routes::alerts::acknowledge),
-                            )
-                            .route(
-                                "/alerts/{id}/resolve",
-                                web::post().to(routes::alerts::resolve),
-                            )
-                            .configure(routes::esg::configure),
+                            .configure(routes::configure),
                     )
             },
             listener,

@@ -314,8 +314,10 @@ async fn a_tenant_admin_cannot_give_the_platform_operators_role() {
         .client
         .post(app.url("/v1/users"))
         .bearer_auth(&admin)
-        .json(&json!({"username": "mallory", "password": "long-enough-password",
-                      "roles": ["platform_admin"]}))
+        .json(
+            &json!({"username": "mallory", "password": "long-enough-password",
+                      "roles": ["platform_admin"]}),
+        )
         .send()
         .await
         .unwrap();

@@ -68,7 +68,11 @@ pub fn config_for(db: &TestDb, port: u16) -> AuthConfig {
     svc.redirect_uris.clear();
     svc.post_logout_redirect_uris.clear();
     svc.audiences = vec!["aurumai-ingestion".into(), "aurumai-prediction".into()];
-    let mut platform = seed(PLATFORM_CLIENT, Some(PLATFORM_SECRET), &["client_credentials"]);
+    let mut platform = seed(
+        PLATFORM_CLIENT,
+        Some(PLATFORM_SECRET),
+        &["client_credentials"],
+    );
     platform.redirect_uris.clear();
     platform.post_logout_redirect_uris.clear();
     platform.audiences = vec!["aurumai-api".into()];

@@ -174,7 +174,15 @@ async fn rotations_are_at_most_one_a_minute_and_the_jwks_stays_capped() {
     app.age_signing_keys().await;
     let burst = futures::future::join_all((0..5).map(|_| app.rotate_keys(&platform))).await;
     let ok = burst.iter().filter(|r| r.status() == 200).count();
-    assert_eq!(ok, 1, "{:?}", burst.iter().map(|r| r.status()).collect::<Vec<_>>());
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        burst.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
     // Tokens signed now verify.
-    assert_eq!(app.introspect(&app.platform_token().await).await["active"], true);
+    assert_eq!(
+        app.introspect(&app.platform_token().await).await["active"],
+        true
+    );
 }

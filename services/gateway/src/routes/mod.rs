@@ -1,10 +1,13 @@
 //! The public route table: every `/api/v1` route, its method, where it goes and the least
-//! role it needs. Registration, authorization, the OpenAPI document and the tests all read
-//! this one table.
+//! role it needs, built from the services' declarations in `aurum_contract`. Registration,
+//! authorization, the OpenAPI document and the tests all read this one table.
 
 pub mod handler;
 pub mod oidc;
 
+use std::sync::LazyLock;
+
+use aurum_contract::{self as contract, Route};
 use aurum_domain::Role;
 
 /// Where a route is answered.
@@ -24,34 +27,15 @@ pub enum Local {
     GdprExport,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
+pub use aurum_contract::Method;
 
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    pub fn actix(self) -> actix_web::http::Method {
-        match self {
-            Method::Get => actix_web::http::Method::GET,
-            Method::Post => actix_web::http::Method::POST,
-            Method::Put => actix_web::http::Method::PUT,
-            Method::Patch => actix_web::http::Method::PATCH,
-            Method::Delete => actix_web::http::Method::DELETE,
-        }
+pub fn actix_method(m: Method) -> actix_web::http::Method {
+    match m {
+        Method::Get => actix_web::http::Method::GET,
+        Method::Post => actix_web::http::Method::POST,
+        Method::Put => actix_web::http::Method::PUT,
+        Method::Patch => actix_web::http::Method::PATCH,
+        Method::Delete => actix_web::http::Method::DELETE,
     }
 }
 
@@ -62,6 +46,7 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub target: Target,
+    /// The least role: `platform_admin` for what every tenant shares.
     pub role: Role,
     pub summary: &'static str,
 }
@@ -75,228 +60,48 @@ impl RouteSpec {
     pub fn action(&self) -> String {
         format!("{} {PREFIX}{}", self.method.as_str(), self.path)
     }
+
+    fn declared(target: Target, r: &Route) -> Option<Self> {
+        Some(Self {
+            method: r.method,
+            path: r.path,
+            target,
+            role: r.access.least_role()?,
+            summary: r.summary,
+        })
+    }
 }
 
 pub const PREFIX: &str = "/api/v1";
 
-const fn r(
-    method: Method,
-    path: &'static str,
-    target: Target,
-    role: Role,
-    summary: &'static str,
-) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        target,
-        role,
-        summary,
-    }
-}
-
-use Method::{Delete, Get, Patch, Post, Put};
-use Role::{Admin, Operator, Viewer};
-use Target::{Auth, Ingestion, Prediction};
-
-/// The public API.
-pub const ROUTES: &[RouteSpec] = &[
-    // ingestion
-    r(
-        Post,
-        "/telemetry",
-        Ingestion,
-        Operator,
-        "Send a batch of telemetry messages",
-    ),
-    r(Post, "/machines", Ingestion, Operator, "Register a machine"),
-    r(
-        Get,
-        "/machines",
-        Ingestion,
-        Viewer,
-        "List the tenant's machines",
-    ),
-    r(Get, "/machines/{id}", Ingestion, Viewer, "A machine"),
-    r(
-        Get,
-        "/machines/{id}/telemetry",
-        Ingestion,
-        Viewer,
-        "A machine's telemetry series (downsampled)",
-    ),
-    // prediction
-    r(
-        Post,
-        "/machines/{id}/predict",
-        Prediction,
-        Operator,
-        "Score a machine's latest features now",
-    ),
-    r(
-        Get,
-        "/machines/{id}/predictions",
-        Prediction,
-        Viewer,
-        "A machine's prediction history",
-    ),
-    r(
-        Get,
-        "/fleet/health",
-        Prediction,
-        Viewer,
-        "Risk and status of every machine",
-    ),
-    r(Get, "/models", Prediction, Viewer, "Registered models"),
-    r(
-        Post,
-        "/models",
-        Prediction,
-        Admin,
-        "Register a model artifact",
-    ),
-    r(
-        Post,
-        "/models/{version}/activate",
-        Prediction,
-        Admin,
-        "Activate a model version",
-    ),
-    r(Get, "/alerts", Prediction, Viewer, "Alerts, filtered"),
-    r(
-        Post,
-        "/alerts/{id}/ack",
-        Prediction,
-        Operator,
-        "Acknowledge an alert",
-    ),
-    r(
-        Post,
-        "/alerts/{id}/resolve",
-        Prediction,
-        Operator,
-        "Resolve an alert",
-    ),
-    r(
-        Get,
-        "/esg/summary",
-        Prediction,
-        Viewer,
-        "Emissions summary of a period",
-    ),
-    r(
-        Get,
-        "/esg/machines/{id}",
-        Prediction,
-        Viewer,
-        "A machine's emissions",
-    ),
-    r(
-        Get,
-        "/esg/report.csv",
-        Prediction,
-        Viewer,
-        "Emissions report as CSV",
-    ),
-    r(
-        Get,
-        "/esg/forecast",
-        Prediction,
-        Viewer,
-        "Emissions forecast, next 24 h",
-    ),
-    r(Get, "/esg/factors", Prediction, Viewer, "Emission factors"),
-    r(
-        Post,
-        "/esg/factors",
-        Prediction,
-        Admin,
-        "Add an emission factor version",
-    ),
-    r(
-        Put,
-        "/esg/sites/{site}/region",
-        Prediction,
-        Admin,
-        "Set a site's grid region",
-    ),
-    // auth
-    r(Get, "/users", Auth, Admin, "The tenant's users"),
-    r(Post, "/users", Auth, Admin, "Create a user"),
-    r(Get, "/users/{id}", Auth, Admin, "A user"),
-    r(
-        Patch,
-        "/users/{id}",
-        Auth,
-        Admin,
-        "Change a user's roles or status",
-    ),
-    r(
-        Delete,
-        "/users/{id}",
-        Auth,
-        Admin,
-        "Erase a user (GDPR: anonymise, revoke tokens)",
-    ),
-    r(Get, "/me", Auth, Viewer, "The caller's account"),
-    r(
-        Delete,
-        "/me",
-        Auth,
-        Viewer,
-        "Erase the caller's account (GDPR)",
-    ),
-    r(
-        Get,
-        "/me/export",
-        Target::Local(Local::GdprExport),
-        Viewer,
-        "Everything stored about the caller, machine-readable (GDPR)",
-    ),
-    r(Get, "/clients", Auth, Admin, "Service clients"),
-    r(Post, "/clients", Auth, Admin, "Create a service client"),
-    r(Get, "/clients/{client_id}", Auth, Admin, "A service client"),
-    r(
-        Delete,
-        "/clients/{client_id}",
-        Auth,
-        Admin,
-        "Delete a service client",
-    ),
-    r(Get, "/devices", Auth, Viewer, "Provisioned devices"),
-    r(Post, "/devices", Auth, Operator, "Provision a device"),
-    r(Get, "/devices/{id}", Auth, Viewer, "A device"),
-    r(Delete, "/devices/{id}", Auth, Operator, "Revoke a device"),
-    r(
-        Post,
-        "/devices/{id}/certificate",
-        Auth,
-        Operator,
-        "Issue a device client certificate",
-    ),
-    r(
-        Post,
-        "/keys/rotate",
-        Auth,
-        Admin,
-        "Rotate the token signing key",
-    ),
-    // the gateway
-    r(
-        Get,
-        "/audit",
-        Target::Local(Local::AuditList),
-        Admin,
-        "The tenant's audit log, newest first",
-    ),
-    r(
-        Get,
-        "/audit/verify",
-        Target::Local(Local::AuditVerify),
-        Admin,
-        "Verify the tenant's audit hash chain",
-    ),
-];
+/// The public API: every public route the services declare (`aurum_contract`), then the
+/// gateway's own.
+pub static ROUTES: LazyLock<Vec<RouteSpec>> = LazyLock::new(|| {
+    let upstream = [
+        (Target::Ingestion, contract::ingestion::ROUTES),
+        (Target::Prediction, contract::prediction::ROUTES),
+        (Target::Auth, contract::auth::ROUTES),
+    ];
+    let local = [
+        (Local::GdprExport, contract::gateway::GDPR_EXPORT),
+        (Local::AuditList, contract::gateway::AUDIT_LIST),
+        (Local::AuditVerify, contract::gateway::AUDIT_VERIFY),
+    ];
+    upstream
+        .iter()
+        .flat_map(|(target, routes)| {
+            routes
+                .iter()
+                .filter(|r| r.is_public())
+                .filter_map(|r| RouteSpec::declared(*target, r))
+        })
+        .chain(
+            local
+                .iter()
+                .filter_map(|(l, r)| RouteSpec::declared(Target::Local(*l), r)),
+        )
+        .collect()
+});
 
 /// Public paths that answer without a token.
 pub const ANONYMOUS: &[&str] = &[
@@ -315,7 +120,7 @@ mod tests {
     #[test]
     fn every_route_is_unique_and_below_v1() {
         let mut seen = HashSet::new();
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             assert!(r.path.starts_with('/'), "{r:?}");
             assert!(seen.insert((r.method, r.path)), "duplicate {r:?}");
         }
@@ -323,10 +128,21 @@ mod tests {
 
     #[test]
     fn writes_need_more_than_viewer_except_the_callers_own_account() {
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             if r.method != Method::Get && !r.path.starts_with("/me") {
                 assert!(r.role >= Role::Operator, "{r:?}");
             }
         }
+    }
+
+    #[test]
+    fn service_only_routes_are_not_public() {
+        assert!(ROUTES.iter().all(|r| r.path != "/features"));
+        assert_eq!(
+            ROUTES.len(),
+            contract::ingestion::ROUTES.len() + contract::prediction::ROUTES.len() - 1
+                + contract::auth::ROUTES.len()
+                + contract::gateway::ROUTES.len()
+        );
     }
 }

@@ -211,10 +211,12 @@ pub enum Caller {
     Admin,
     /// An admin of another tenant.
     OtherTenant,
+    /// The platform operator (`platform_admin`), of a tenant of its own.
+    PlatformAdmin,
 }
 
 impl Caller {
-    pub const ALL: [Caller; 8] = [
+    pub const ALL: [Caller; 9] = [
         Caller::NoToken,
         Caller::Expired,
         Caller::WrongSignature,
@@ -223,6 +225,7 @@ impl Caller {
         Caller::Operator,
         Caller::Admin,
         Caller::OtherTenant,
+        Caller::PlatformAdmin,
     ];
 }
 
@@ -259,6 +262,11 @@ impl TestApp {
             Caller::Operator => Some(self.token("operator")),
             Caller::Admin => Some(self.token("admin")),
             Caller::OtherTenant => Some(self.issuer.token("other-admin", OTHER_TENANT, &["admin"])),
+            Caller::PlatformAdmin => Some(self.issuer.token(
+                "operator-of-platform",
+                "ops",
+                &["platform_admin"],
+            )),
         }
     }
 

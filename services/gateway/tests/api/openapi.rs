@@ -27,7 +27,7 @@ async fn the_openapi_document_lists_every_route_with_bearer_security() {
     );
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let item = &paths[&route.public_path()];
         let op = &item[route.method.as_str().to_lowercase()];
         assert!(
@@ -55,7 +55,7 @@ async fn the_openapi_document_lists_every_route_with_bearer_security() {
         .unwrap()
         .starts_with("text/html"));
     let html = r.text().await.unwrap();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         assert!(
             html.contains(&route.public_path()),
             "{}",

@@ -2,3 +2,21 @@
 
 pub mod machines;
 pub mod telemetry;
+
+use actix_web::web;
+use aurum_authn::declared;
+use aurum_contract::ingestion::ROUTES;
+
+/// Every `/v1` route, each the resource its declaration in `aurum_contract::ingestion`
+/// describes (who may call it is checked there, on the matched route).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let r = |path| declared(ROUTES, path);
+    cfg.service(r("/telemetry").route(web::post().to(telemetry::post_batch)))
+        .service(
+            r("/machines")
+                .route(web::post().to(machines::register))
+                .route(web::get().to(machines::list)),
+        )
+        .service(r("/machines/{id}").route(web::get().to(machines::get)))
+        .service(r("/machines/{id}/telemetry").route(web::get().to(telemetry::get_series)));
+}

@@ -6,6 +6,7 @@
 #[path = "../support/service.rs"]
 mod service;
 
+mod access;
 mod features;
 mod health;
 mod helpers;

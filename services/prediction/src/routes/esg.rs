@@ -31,16 +31,17 @@ use crate::esg::{EsgServiceError, EsgState, Report};
 
 /// Registers the ESG routes; the caller mounts them under `/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/esg/summary", web::get().to(summary))
-        .route("/esg/machines/{id}", web::get().to(machine))
-        .route("/esg/report.csv", web::get().to(report_csv))
-        .route("/esg/forecast", web::get().to(forecast))
+    let r = |path| aurum_authn::declared(aurum_contract::prediction::ROUTES, path);
+    cfg.service(r("/esg/summary").route(web::get().to(summary)))
+        .service(r("/esg/machines/{id}").route(web::get().to(machine)))
+        .service(r("/esg/report.csv").route(web::get().to(report_csv)))
+        .service(r("/esg/forecast").route(web::get().to(forecast)))
         .service(
-            web::resource("/esg/factors")
+            r("/esg/factors")
                 .route(web::get().to(list_factors))
                 .route(web::post().to(add_factor)),
         )
-        .route("/esg/sites/{site}/region", web::put().to(set_site_region));
+        .service(r("/esg/sites/{site}/region").route(web::put().to(set_site_region)));
 }
 
 const UNIT: &str = "kg CO2e";

@@ -7,29 +7,30 @@ pub mod fleet;
 pub mod machines;
 pub mod models;
 
-use actix_web::http::Method;
-use aurum_authn::Access;
-use aurum_domain::Role;
+use actix_web::web;
+use aurum_authn::declared;
+use aurum_contract::prediction::ROUTES;
 use aurum_http::Problem;
 use aurum_ports::StoreError;
 
-/// Who may call each route when tokens are verified: feature batches come from ingestion's
-/// service client; the model registry, emission factors and site regions are administered;
-/// predictions on demand and alert handling are operators' work; reads are open to viewers.
-pub fn access_policy(method: &Method, path: &str) -> Access {
-    let read = matches!(*method, Method::GET | Method::HEAD);
-    if path == "/v1/features" {
-        Access::Service
-    } else if read {
-        Access::Tenant(Role::Viewer)
-    } else if path.starts_with("/v1/models")
-        || path.starts_with("/v1/esg/factors")
-        || path.starts_with("/v1/esg/sites/")
-    {
-        Access::Tenant(Role::Admin)
-    } else {
-        Access::Tenant(Role::Operator)
-    }
+/// Every `/v1` route, each the resource its declaration in `aurum_contract::prediction`
+/// describes (who may call it is checked there, on the matched route).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let r = |path| declared(ROUTES, path);
+    cfg.service(r("/features").route(web::post().to(features::post_batch)))
+        .service(r("/machines/{id}/predict").route(web::post().to(machines::predict)))
+        .service(r("/machines/{id}/predictions").route(web::get().to(machines::history)))
+        .service(r("/fleet/health").route(web::get().to(fleet::health)))
+        .service(
+            r("/models")
+                .route(web::get().to(models::list))
+                .route(web::post().to(models::register)),
+        )
+        .service(r("/models/{version}/activate").route(web::post().to(models::activate)))
+        .service(r("/alerts").route(web::get().to(alerts::list)))
+        .service(r("/alerts/{id}/ack").route(web::post().to(alerts::acknowledge)))
+        .service(r("/alerts/{id}/resolve").route(web::post().to(alerts::resolve)))
+        .configure(esg::configure);
 }
 
 /// A storage failure as the caller sees it: the cause is logged, never sent.

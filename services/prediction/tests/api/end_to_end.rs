@@ -24,6 +24,10 @@ async fn telemetry_posted_to_ingestion_becomes_a_prediction_and_esg_activity() {
     config.ingest.batch_max_wait_ms = 5;
     config.features.prediction_url = prediction.address.clone();
     config.features.interval_s = 1;
+    // Ingestion's own schema, as its `migrate` creates it.
+    aurum_postgres::ingestion::migrate(&config.database)
+        .await
+        .unwrap();
     let ingestion = Ingestion::build(config, prometheus::Registry::new())
         .await
         .unwrap();

@@ -6,6 +6,10 @@ use crate::helpers::spawn_app;
 async fn the_prediction_role_owns_its_schema_and_nothing_else() {
     let app = spawn_app().await;
     let db = &app.db;
+    // Another context's schema beside it.
+    aurum_postgres::ingestion::migrate(&db.settings("aurumai_ingestion"))
+        .await
+        .unwrap();
     assert!(db
         .as_role(
             "aurumai_prediction",

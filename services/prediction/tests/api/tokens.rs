@@ -203,7 +203,7 @@ async fn roles_and_service_routes_are_enforced_by_the_service_itself() {
         200
     );
 
-    // Model registry: administrators only.
+    // Model registry: the platform operator only, not a tenant's admin.
     let upload = |token: String| {
         app.client
             .post(format!("{}/v1/models", app.address))
@@ -218,6 +218,13 @@ async fn roles_and_service_routes_are_enforced_by_the_service_itself() {
     );
     assert_eq!(
         upload(app.user(TENANT, "admin")).await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        upload(app.user("ops", "platform_admin"))
+            .await
+            .unwrap()
+            .status(),
         201
     );
 
@@ -235,4 +242,77 @@ async fn roles_and_service_routes_are_enforced_by_the_service_itself() {
             .status(),
         404
     );
+}
+
+/// `path` with every character of its literal segments percent-encoded (`/v1/%66%65...`),
+/// or only the first of each (`/v1/%66eatures`): the router decodes both to the declared route.
+fn encoded(path: &str, all: bool) -> String {
+    path.split('/')
+        .enumerate()
+        .map(|(i, seg)| {
+            if i < 2 || seg.starts_with('{') {
+                return seg.to_owned();
+            }
+            seg.chars()
+                .enumerate()
+                .map(|(j, c)| {
+                    if (all || j == 0) && c.is_ascii_alphanumeric() {
+                        format!("%{:02X}", c as u32)
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "TRUCK-1" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_is_the_matched_routes_however_its_path_is_encoded() {
+    use aurum_contract::{prediction::ROUTES, Access};
+
+    let app = SecuredApp::spawn().await;
+    let admin = app.user(TENANT, "admin");
+    let other_admin = app.user("globex", "admin");
+    let mut checked = 0;
+    for route in ROUTES {
+        let plain = format!("/v1{}", concrete(route.path));
+        let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+        for token in [&admin, &other_admin] {
+            let mut statuses = Vec::new();
+            for path in [plain.clone(), encoded(&plain, false), encoded(&plain, true)] {
+                let r = app
+                    .client
+                    .request(method.clone(), format!("{}{path}", app.address))
+                    .bearer_auth(token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push((path, r.status().as_u16()));
+            }
+            let first = statuses[0].1;
+            assert!(
+                statuses.iter().all(|(_, s)| *s == first),
+                "{} {}: {statuses:?}",
+                route.method,
+                route.path
+            );
+            if matches!(route.access, Access::Service | Access::Platform) {
+                assert_eq!(first, 403, "{} {}: {statuses:?}", route.method, route.path);
+            } else {
+                assert_ne!(first, 403, "{} {}: {statuses:?}", route.method, route.path);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * 2);
 }
