@@ -13,6 +13,8 @@
 //! (default: now) pins the factors, regions and activity known at that instant, so the same
 //! query with the same `as_of` always answers the same.
 
+use std::borrow::Cow;
+
 use std::collections::BTreeMap;
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
@@ -278,6 +280,17 @@ const CSV_HEADER: [&str; 19] = [
     "unit",
 ];
 
+/// A text cell a spreadsheet will not run: one that starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return is prefixed with `'` (the factor citation and source are free text that
+/// every tenant's report carries, so a formula there would run in each tenant's spreadsheet).
+fn text_cell(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 fn csv_body(report: &Report) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
@@ -293,20 +306,20 @@ fn csv_body(report: &Report) -> Result<Vec<u8>, csv::Error> {
             from.as_str(),
             to.as_str(),
             as_of.as_str(),
-            l.machine.as_str(),
+            &text_cell(l.machine.as_str()),
             l.machine_type.as_str(),
-            l.site.as_ref().map_or("", SiteId::as_str),
+            &text_cell(l.site.as_ref().map_or("", SiteId::as_str)),
             l.scope.map_or("production", |s| s.as_str()),
             l.kind.as_str(),
             &l.amount.to_string(),
             l.unit.symbol(),
-            l.region.as_str(),
+            &text_cell(l.region.as_str()),
             &f.map_or(String::new(), |f| f.id.to_string()),
             &f.map_or(String::new(), |f| f.version.to_string()),
-            f.map_or("", |f| f.region.as_str()),
+            &text_cell(f.map_or("", |f| f.region.as_str())),
             &f.map_or(String::new(), |f| f.kg_co2e_per_unit.to_string()),
-            f.map_or("", |f| f.source.as_str()),
-            f.map_or("", |f| f.citation.as_str()),
+            &text_cell(f.map_or("", |f| f.source.as_str())),
+            &text_cell(f.map_or("", |f| f.citation.as_str())),
             &l.kg_co2e.to_string(),
             if l.scope.is_some() { UNIT } else { "" },
         ])?;
@@ -870,5 +883,38 @@ mod tests {
             *store.recorded.lock().unwrap(),
             [("acme".to_owned(), 2), ("other".to_owned(), 1)]
         );
+    }
+}
+
+#[cfg(test)]
+mod text_cell_tests {
+    use super::text_cell;
+
+    #[test]
+    fn text_cells_never_start_a_spreadsheet_formula() {
+        for (raw, safe) in [
+            (
+                "=HYPERLINK(\"http://x\",\"DEFRA\")",
+                "'=HYPERLINK(\"http://x\",\"DEFRA\")",
+            ),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("DEFRA 2025, Fuels", "DEFRA 2025, Fuels"),
+            ("", ""),
+        ] {
+            assert_eq!(text_cell(raw), safe);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_cell_starts_with_a_formula_character(s in "\\PC{0,40}") {
+            let cell = text_cell(&s);
+            proptest::prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']));
+            // Only a prefix is ever added: the text itself is kept.
+            proptest::prop_assert!(cell.ends_with(s.as_str()));
+        }
     }
 }
