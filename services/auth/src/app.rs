@@ -35,6 +35,8 @@ pub struct AppState {
     pub events: SecurityEvents,
     pub event_store: Arc<dyn SecurityEventStore>,
     pub brute_force: BruteForce,
+    /// Bounds the argon2 work of sign-ins and client authentication.
+    pub hashes: crate::hash_gate::HashGate,
     pub metrics: AuthMetrics,
     /// Upstream identity providers (`auth.federation`).
     pub federation: crate::federation::Federation,
@@ -122,6 +124,10 @@ pub async fn build_state(
         events: SecurityEvents::new(store.clone(), metrics.clone()),
         event_store: store.clone(),
         brute_force: BruteForce::new(store.clone(), s.brute_force.clone()),
+        hashes: crate::hash_gate::HashGate::new(
+            s.max_concurrent_hashes,
+            std::time::Duration::from_millis(s.hash_wait_ms),
+        ),
         metrics,
     };
     Ok((state, pool))

@@ -73,6 +73,12 @@ pub struct AuthSettings {
     pub leeway_s: u64,
     /// Shortest password accepted for users.
     pub min_password_len: usize,
+    /// argon2 checks (about 19 MiB each) that requests may run at once; more wait.
+    #[serde(default = "default_max_concurrent_hashes")]
+    pub max_concurrent_hashes: usize,
+    /// How long a request waits for a turn before it is answered 503 (busy).
+    #[serde(default = "default_hash_wait_ms")]
+    pub hash_wait_ms: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Encrypts signing keys at rest (AES-256-GCM) when set; at least 32 bytes.
@@ -200,6 +206,8 @@ impl Default for AuthConfig {
                 login_form_ttl_s: 600,
                 leeway_s: 30,
                 min_password_len: 12,
+                max_concurrent_hashes: default_max_concurrent_hashes(),
+                hash_wait_ms: default_hash_wait_ms(),
                 trust_forwarded_for: false,
                 key_encryption_key: None,
                 brute_force: BruteForceSettings {
@@ -439,4 +447,13 @@ mod tests {
         assert!(!is_loopback_host("10.0.0.1"));
         assert!(!is_loopback_host("auth.example.com"));
     }
+}
+
+/// Twice the cores: the checks are CPU-bound, and 2 x 19 MiB per core stays small.
+fn default_max_concurrent_hashes() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+fn default_hash_wait_ms() -> u64 {
+    2_000
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod devices;
 pub mod federation;
+pub mod hash_gate;
 pub mod keys;
 pub mod metrics;
 pub mod oidc;

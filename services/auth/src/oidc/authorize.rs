@@ -487,15 +487,17 @@ async fn check_credentials(
         .as_ref()
         .filter(|u| !u.disabled)
         .and_then(|u| u.password_hash.clone());
-    let ok = web::block(move || match hash {
-        Some(h) => crypto::verify_secret(&candidate, &h),
-        None => {
-            crypto::verify_against_dummy(&candidate);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
+    let ok = state
+        .hashes
+        .run(move || match hash {
+            Some(h) => crypto::verify_secret(&candidate, &h),
+            None => {
+                crypto::verify_against_dummy(&candidate);
+                false
+            }
+        })
+        .await
+        .map_err(|_| Refusal::Unavailable)?;
     match (ok, user) {
         (true, Some(user)) => {
             if let Err(e) = state.brute_force.succeeded(&username).await {

@@ -88,6 +88,15 @@ impl OAuthError {
         )
     }
 
+    /// Too many password checks at once (see `hash_gate`): 503, retry shortly.
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "too many sign-ins at once; retry shortly",
+        )
+    }
+
     /// A storage failure: the cause is logged, never sent.
     pub fn store(e: &aurum_ports::StoreError) -> Self {
         tracing::error!(error = %e, "storage failed");

@@ -80,3 +80,49 @@ async fn wrong_client_credentials_get_401_with_a_challenge_and_are_counted() {
         .await
         .contains("aurum_auth_security_events_total{event=\"invalid_client_auth\"} 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_bad_client_logins_leave_the_service_up() {
+    // Two argon2 checks at a time, a short wait for a turn: the rest are told to retry.
+    let app = spawn_app_with(|c| {
+        c.auth.max_concurrent_hashes = 2;
+        c.auth.hash_wait_ms = 200;
+    })
+    .await;
+    let attempts = (0..50).map(|i| {
+        let (id, secret) = if i % 2 == 0 {
+            (SVC_CLIENT.to_owned(), format!("wrong-secret-{i}"))
+        } else {
+            // Unknown clients cost no argon2 at all.
+            (format!("made-up-{i}"), "whatever".to_owned())
+        };
+        let app = &app;
+        async move {
+            app.client_credentials(&id, &secret, &[])
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    // Every unknown client is refused at once, never told to wait.
+    assert!(
+        statuses.iter().skip(1).step_by(2).all(|s| *s == 401),
+        "{statuses:?}"
+    );
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let good = app
+        .client_credentials(
+            SVC_CLIENT,
+            SVC_SECRET,
+            &[("audience", "aurumai-prediction")],
+        )
+        .await;
+    assert_eq!(good.status(), 200);
+}
