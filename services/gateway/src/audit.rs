@@ -174,10 +174,7 @@ pub async fn list(store: &dyn AuditStore, tenant: &TenantId, query: &str) -> Htt
     };
     let (entries, chain) = match futures::try_join!(store.list(tenant, &q), store.verify(tenant)) {
         Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "audit read failed");
-            return Problem::unavailable().error_response();
-        }
+        Err(e) => return Problem::store(&e, "reading the audit log").error_response(),
     };
     let next = entries
         .last()
@@ -195,9 +192,6 @@ pub async fn list(store: &dyn AuditStore, tenant: &TenantId, query: &str) -> Htt
 pub async fn verify(store: &dyn AuditStore, tenant: &TenantId) -> HttpResponse {
     match store.verify(tenant).await {
         Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => {
-            tracing::warn!(error = %e, "audit verification failed to run");
-            Problem::unavailable().error_response()
-        }
+        Err(e) => Problem::store(&e, "verifying the audit chain").error_response(),
     }
 }

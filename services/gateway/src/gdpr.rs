@@ -92,8 +92,7 @@ pub async fn export(
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "audit read for an export failed");
-                return Problem::unavailable().error_response();
+                return Problem::store(&e, "reading the audit log for an export").error_response()
             }
         }
     }

@@ -79,6 +79,18 @@ impl Problem {
             "The service failed to handle the request",
         )
     }
+
+    /// A storage failure as every service answers it: 503 when the store is unreachable
+    /// (retry later), 500 when it refused. The cause is logged with what was being done,
+    /// never sent.
+    pub fn store(e: &aurum_ports::StoreError, doing: &str) -> Self {
+        tracing::error!(error = %e, doing, "storage failed");
+        if e.is_transient() {
+            Self::unavailable()
+        } else {
+            Self::internal()
+        }
+    }
 }
 
 impl std::fmt::Display for Problem {

@@ -28,12 +28,7 @@ pub enum BootstrapError {
 
 /// A storage failure as the caller sees it: the cause is logged, never sent.
 pub(crate) fn store_problem(e: &StoreError) -> Problem {
-    tracing::error!(error = %e, "storage failed");
-    if e.is_transient() {
-        Problem::unavailable()
-    } else {
-        Problem::internal()
-    }
+    Problem::store(e, "an account request")
 }
 
 /// Creates the configured administrator when its tenant has no user yet. `true` if created.

@@ -45,11 +45,6 @@ impl RegisterBody {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Problem {
-    tracing::error!(error = %e, "machine registry unavailable");
-    Problem::unavailable()
-}
-
 pub async fn register(
     tenant: Tenant,
     body: web::Json<RegisterBody>,
@@ -66,7 +61,7 @@ pub async fn register(
         Err(RegisterError::AlreadyExists(id)) => Err(Problem::conflict(format!(
             "machine {id} is already registered"
         ))),
-        Err(RegisterError::Store(e)) => Err(unavailable(e)),
+        Err(RegisterError::Store(e)) => Err(Problem::store(&e, "registering a machine")),
     }
 }
 
@@ -76,7 +71,7 @@ pub async fn list(tenant: Tenant, state: web::Data<AppState>) -> Result<HttpResp
         .registry()
         .list(&tenant.0)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| Problem::store(&e, "reading the machine registry"))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "machines": machines })))
 }
 
@@ -91,7 +86,7 @@ pub async fn get(
         .registry()
         .find(&tenant.0, &id)
         .await
-        .map_err(unavailable)?
+        .map_err(|e| Problem::store(&e, "reading the machine registry"))?
     {
         Some(m) => Ok(HttpResponse::Ok().json(serde_json::json!({
             "machine": m.machine,

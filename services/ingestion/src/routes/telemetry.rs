@@ -101,10 +101,7 @@ pub async fn post_batch(
             .ingestor
             .process(&env, &tenant, None, decoded)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "machine lookup failed");
-                Problem::unavailable()
-            })?;
+            .map_err(|e| Problem::store(&e, "looking a machine up"))?;
         let key = processed
             .stored
             .as_ref()
@@ -118,10 +115,11 @@ pub async fn post_batch(
         write.quarantine.extend(processed.quarantine);
         reports.push((key, processed.report));
     }
-    let outcome = state.store.write(&write).await.map_err(|e| {
-        tracing::error!(error = %e, "telemetry write failed");
-        Problem::unavailable()
-    })?;
+    let outcome = state
+        .store
+        .write(&write)
+        .await
+        .map_err(|e| Problem::store(&e, "writing telemetry"))?;
     state.metrics.written.inc_by(outcome.inserted);
     state.metrics.duplicates.inc_by(outcome.duplicates);
     let readings: usize = write.messages.iter().map(|m| m.readings.len()).sum();
@@ -213,10 +211,11 @@ pub async fn get_series(
         )?;
     let range = TimeRange::new(from, to).map_err(|e| Problem::bad_request(e.to_string()))?;
 
-    let Some(known) = state.ingestor.lookup(&tenant.0, &id).await.map_err(|e| {
-        tracing::error!(error = %e, "machine lookup failed");
-        Problem::unavailable()
-    })?
+    let Some(known) = state
+        .ingestor
+        .lookup(&tenant.0, &id)
+        .await
+        .map_err(|e| Problem::store(&e, "looking a machine up"))?
     else {
         return Err(Problem::not_found(format!(
             "machine {id} is not registered"
@@ -230,10 +229,11 @@ pub async fn get_series(
     })?;
     let q = BucketQuery::new(tenant.0, id.clone(), metric.clone(), range, step)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
-    let buckets = state.store.buckets(known.key, &q).await.map_err(|e| {
-        tracing::error!(error = %e, "telemetry query failed");
-        Problem::unavailable()
-    })?;
+    let buckets = state
+        .store
+        .buckets(known.key, &q)
+        .await
+        .map_err(|e| Problem::store(&e, "querying telemetry"))?;
     Ok(HttpResponse::Ok().json(SeriesResponse {
         machine_id: id.to_string(),
         metric: metric.to_string(),

@@ -35,10 +35,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A storage failure as the caller sees it: the cause is logged, never sent.
 pub(crate) fn store_problem(e: &StoreError) -> Problem {
-    tracing::error!(error = %e, "storage failed");
-    if e.is_transient() {
-        Problem::unavailable()
-    } else {
-        Problem::internal()
-    }
+    Problem::store(e, "a prediction request")
 }
