@@ -37,11 +37,45 @@ async fn insert_refresh(
     .await
 }
 
+/// Serialises, per family, a rotation (which reads a token and inserts its successor) with
+/// every revocation that reaches the family: without it a revocation whose snapshot predates
+/// the successor's insert would leave the successor live. Held until the transaction ends.
+async fn lock_family(
+    conn: &mut AsyncPgConnection,
+    family_id: &str,
+) -> Result<usize, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('aurum.auth.refresh-family:' || $1, 0))",
+    )
+    .bind::<Text, _>(family_id)
+    .execute(conn)
+    .await
+}
+
+/// Revokes every live token whose `column` is `id`, after locking each family it touches (in
+/// one order, so two revocations cannot deadlock), so no rotation in flight keeps a successor.
+/// Runs inside the caller's transaction.
 async fn revoke_where(
     conn: &mut AsyncPgConnection,
     column: &str,
     id: Uuid,
 ) -> Result<usize, diesel::result::Error> {
+    #[derive(QueryableByName)]
+    struct Family {
+        #[diesel(sql_type = Text)]
+        family_id: String,
+    }
+    let families: Vec<Family> = diesel::sql_query(format!(
+        "SELECT DISTINCT family_id::text AS family_id FROM auth.refresh_tokens \
+         WHERE {column} = $1::uuid AND revoked_at IS NULL ORDER BY 1"
+    ))
+    .bind::<Text, _>(id.to_string())
+    .load(conn)
+    .await?;
+    for f in &families {
+        lock_family(conn, &f.family_id).await?;
+    }
+    // A statement of its own, after the locks: it sees every successor committed meanwhile.
     diesel::sql_query(format!(
         "UPDATE auth.refresh_tokens SET revoked_at = now() \
          WHERE {column} = $1::uuid AND revoked_at IS NULL"
@@ -54,11 +88,21 @@ async fn revoke_where(
 impl PgAuthStore {
     async fn revoke_by(&self, column: &str, id: Uuid) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let n = revoke_where(&mut conn, column, id)
+        let n = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                revoke_where(conn, column, id).await
+            })
             .await
             .map_err(store_error)?;
         Ok(n as u64)
     }
+}
+
+/// What one rotation transaction decided.
+enum Rotation {
+    Rotated(RefreshRow),
+    Reused(RefreshRow),
+    Invalid,
 }
 
 #[async_trait]
@@ -145,11 +189,29 @@ impl GrantStore for PgAuthStore {
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
     ) -> Result<RefreshRotation, StoreError> {
+        #[derive(QueryableByName)]
+        struct Family {
+            #[diesel(sql_type = Text)]
+            family_id: String,
+        }
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let token_hash = token_hash.to_owned();
-        let successor = successor.clone();
-        let outcome = conn
+        let mut successor = successor.clone();
+        // One transaction under the family's lock: a revocation of the family either ran
+        // before (the token reads as revoked) or waits for the successor and revokes it too.
+        let rotation = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let family: Vec<Family> = diesel::sql_query(
+                    "SELECT family_id::text AS family_id FROM auth.refresh_tokens \
+                     WHERE token_hash = $1",
+                )
+                .bind::<Text, _>(&token_hash)
+                .load(conn)
+                .await?;
+                let Some(family) = family.into_iter().next() else {
+                    return Ok(Rotation::Invalid);
+                };
+                lock_family(conn, &family.family_id).await?;
                 let rows: Vec<RefreshRow> = diesel::sql_query(format!(
                     "SELECT {REFRESH_COLUMNS} FROM auth.refresh_tokens \
                      WHERE token_hash = $1 FOR UPDATE"
@@ -158,53 +220,33 @@ impl GrantStore for PgAuthStore {
                 .load(conn)
                 .await?;
                 let Some(row) = rows.into_iter().next() else {
-                    return Ok(None);
+                    return Ok(Rotation::Invalid);
                 };
-                Ok(Some(row))
-            })
-            .await
-            .map_err(store_error)?;
-        let Some(row) = outcome else {
-            return Ok(RefreshRotation::Invalid);
-        };
-        let current = row.into_record()?;
-        if current.rotated_at.is_some() {
-            // A spent token again: whoever holds the family may be an attacker.
-            revoke_where(&mut conn, "family_id", current.family_id)
-                .await
-                .map_err(store_error)?;
-            return Ok(RefreshRotation::Reused(current));
-        }
-        if current.revoked_at.is_some() || current.expires_at <= now {
-            return Ok(RefreshRotation::Invalid);
-        }
-        let mut successor = successor;
-        successor.family_id = current.family_id;
-        let spent = conn
-            .transaction::<_, diesel::result::Error, _>(async |conn| {
-                let n = diesel::sql_query(
-                    "UPDATE auth.refresh_tokens SET rotated_at = $2 \
-                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+                if row.rotated_at().is_some() {
+                    // A spent token again: whoever holds the family may be an attacker.
+                    revoke_where(conn, "family_id", row.family()).await?;
+                    return Ok(Rotation::Reused(row));
+                }
+                if row.revoked_at().is_some() || row.expires_at() <= now {
+                    return Ok(Rotation::Invalid);
+                }
+                diesel::sql_query(
+                    "UPDATE auth.refresh_tokens SET rotated_at = $2 WHERE token_hash = $1",
                 )
                 .bind::<Text, _>(&token_hash)
                 .bind::<Timestamptz, _>(now)
                 .execute(conn)
                 .await?;
-                if n == 1 {
-                    insert_refresh(conn, &successor).await?;
-                }
-                Ok(n == 1)
+                successor.family_id = row.family();
+                insert_refresh(conn, &successor).await?;
+                Ok(Rotation::Rotated(row))
             })
             .await
             .map_err(store_error)?;
-        if spent {
-            Ok(RefreshRotation::Rotated(current))
-        } else {
-            // Another request rotated it in between: that is a second use.
-            revoke_where(&mut conn, "family_id", current.family_id)
-                .await
-                .map_err(store_error)?;
-            Ok(RefreshRotation::Reused(current))
+        match rotation {
+            Rotation::Rotated(row) => Ok(RefreshRotation::Rotated(row.into_record()?)),
+            Rotation::Reused(row) => Ok(RefreshRotation::Reused(row.into_record()?)),
+            Rotation::Invalid => Ok(RefreshRotation::Invalid),
         }
     }
 

@@ -207,6 +207,24 @@ pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id::text AS family_
     expires_at, rotated_at, revoked_at";
 
 impl RefreshRow {
+    pub(crate) fn rotated_at(&self) -> Option<DateTime<Utc>> {
+        self.rotated_at
+    }
+
+    pub(crate) fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.revoked_at
+    }
+
+    pub(crate) fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+
+    /// The family id; a row that does not hold a UUID there gets the nil id, which matches
+    /// no family (the store writes only UUIDs).
+    pub(crate) fn family(&self) -> Uuid {
+        Uuid::parse_str(&self.family_id).unwrap_or(Uuid::nil())
+    }
+
     pub(crate) fn into_record(self) -> Result<RefreshTokenRecord, StoreError> {
         Ok(RefreshTokenRecord {
             token_hash: self.token_hash,
