@@ -28,6 +28,8 @@ pub enum AuthnError {
     WrongIssuer,
     #[error("the issuer's signing keys cannot be fetched: {0}")]
     JwksUnavailable(String),
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 impl AuthnError {
@@ -59,6 +61,7 @@ impl AuthnError {
             AuthnError::WrongAudience => "wrong_audience",
             AuthnError::WrongIssuer => "wrong_issuer",
             AuthnError::JwksUnavailable(_) => "jwks_unavailable",
+            AuthnError::Revoked => "revoked",
         }
     }
 

@@ -210,6 +210,8 @@ mod tests {
             scopes: vec![],
             token_id: "j".into(),
             expires_at: Utc::now(),
+            issued_at: chrono::Utc::now(),
+            session: None,
         }
     }
 

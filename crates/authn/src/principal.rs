@@ -24,6 +24,10 @@ pub struct Principal {
     /// The token's `jti`.
     pub token_id: String,
     pub expires_at: DateTime<Utc>,
+    /// The token's `iat`: revoking a subject or a session covers tokens issued up to then.
+    pub issued_at: DateTime<Utc>,
+    /// The sign-in session (`sid`) of a user's token.
+    pub session: Option<String>,
 }
 
 /// A tenant-scoped operation asked by a principal without a tenant.
@@ -93,6 +97,8 @@ mod tests {
             scopes: vec!["openid".into()],
             token_id: "j".into(),
             expires_at: Utc::now(),
+            issued_at: chrono::Utc::now(),
+            session: None,
         }
     }
 

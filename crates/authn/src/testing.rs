@@ -77,6 +77,8 @@ struct IssuerState {
     keys: RwLock<Vec<TestKey>>,
     jwks_hits: AtomicUsize,
     available: AtomicBool,
+    /// The revocation feed's entries, in order.
+    revoked: RwLock<Vec<Value>>,
 }
 
 impl TestIssuer {
@@ -93,6 +95,7 @@ impl TestIssuer {
             keys: RwLock::new(keys),
             jwks_hits: AtomicUsize::new(0),
             available: AtomicBool::new(true),
+            revoked: RwLock::new(Vec::new()),
         });
         let data = web::Data::from(state.clone());
         let issuer_str = issuer.as_str().trim_end_matches('/').to_owned();
@@ -101,6 +104,7 @@ impl TestIssuer {
             App::new()
                 .app_data(data.clone())
                 .route("/jwks", web::get().to(jwks))
+                .route("/revocations", web::get().to(revocations))
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(move || {
@@ -122,6 +126,34 @@ impl TestIssuer {
         .run();
         tokio::spawn(server);
         Self { issuer, state }
+    }
+
+    /// Puts a token's `jti` on the revocation feed, as the auth service's `/revoke` does.
+    pub fn revoke_token(&self, jti: &str) {
+        self.push_revocation("token", jti, None);
+    }
+
+    /// Revokes every token of `sub` issued until now, as disabling a user does.
+    pub fn revoke_subject(&self, sub: &str) {
+        self.push_revocation("subject", sub, Some(chrono::Utc::now()));
+    }
+
+    fn push_revocation(
+        &self,
+        kind: &str,
+        value: &str,
+        before: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        if let Ok(mut feed) = self.state.revoked.write() {
+            let seq = feed.len() + 1;
+            feed.push(json!({
+                "seq": seq,
+                "kind": kind,
+                "value": value,
+                "issued_before": before,
+                "expires_at": chrono::Utc::now() + chrono::TimeDelta::hours(1),
+            }));
+        }
     }
 
     /// The issuer as it appears in `iss` (no trailing slash).
@@ -196,6 +228,24 @@ async fn jwks(state: web::Data<IssuerState>) -> HttpResponse {
         .map(|k| k.iter().map(TestKey::jwk).collect())
         .unwrap_or_default();
     HttpResponse::Ok().json(json!({ "keys": keys }))
+}
+
+async fn revocations(
+    state: web::Data<IssuerState>,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let after: u64 = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let entries: Vec<Value> = state
+        .revoked
+        .read()
+        .map(|f| {
+            f.iter()
+                .filter(|e| e["seq"].as_u64().is_some_and(|s| s > after))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    HttpResponse::Ok().json(json!({ "entries": entries }))
 }
 
 /// A token with `alg: none` and no signature, as an attacker would send it.

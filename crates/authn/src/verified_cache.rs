@@ -84,6 +84,8 @@ mod tests {
             scopes: vec![],
             token_id: "jti-1".into(),
             expires_at,
+            issued_at: chrono::Utc::now(),
+            session: None,
         }
     }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::bearer::MAX_TOKEN_LEN;
+use crate::revocations::RevocationList;
 use crate::verified_cache::{VerifiedTokens, MAX_VERIFIED};
 use crate::{AuthnError, Principal};
 
@@ -30,6 +31,10 @@ pub struct VerifierSettings {
     pub min_refetch_interval: Duration,
     /// Time limit of one JWKS fetch.
     pub http_timeout: Duration,
+    /// The issuer's revocation feed; `{issuer}/revocations` by default.
+    pub revocations_url: Url,
+    /// How often the feed is asked what is new (while requests come).
+    pub revocation_poll: Duration,
 }
 
 impl VerifierSettings {
@@ -37,7 +42,10 @@ impl VerifierSettings {
     /// 10 s, 3 s fetch timeout.
     pub fn new(issuer: Url, audiences: Vec<String>) -> Self {
         let jwks_url = default_jwks_url(&issuer);
+        let revocations_url = crate::revocations::default_revocations_url(&issuer);
         Self {
+            revocations_url,
+            revocation_poll: Duration::from_secs(2),
             issuer,
             jwks_url,
             audiences,
@@ -80,6 +88,7 @@ struct Inner {
     keys: RwLock<HashMap<String, DecodingKey>>,
     fetch: tokio::sync::Mutex<FetchState>,
     verified: VerifiedTokens,
+    revoked: RevocationList,
 }
 
 #[derive(Default)]
@@ -93,6 +102,10 @@ struct FetchState {
 struct AccessClaims {
     sub: String,
     exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    sid: Option<String>,
     jti: String,
     client_id: String,
     #[serde(default)]
@@ -163,8 +176,11 @@ impl JwksVerifier {
         validation.set_issuer(&[issuer, trimmed]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         let verified = VerifiedTokens::new(MAX_VERIFIED, settings.leeway_s);
+        let revoked =
+            RevocationList::new(settings.revocations_url.clone(), settings.revocation_poll);
         Ok(Self {
             inner: Arc::new(Inner {
+                revoked,
                 settings,
                 validation,
                 http,
@@ -198,6 +214,16 @@ impl JwksVerifier {
         if bearer.len() > MAX_TOKEN_LEN {
             return Err(AuthnError::Malformed("the token is too long".into()));
         }
+        self.inner.revoked.follow(&self.inner.http).await;
+        let principal = self.verify_signed(bearer).await?;
+        if self.inner.revoked.revokes(&principal) {
+            return Err(AuthnError::Revoked);
+        }
+        Ok(principal)
+    }
+
+    /// Signature, claims and key; revocation is checked by the caller, also on cache hits.
+    async fn verify_signed(&self, bearer: &str) -> Result<Principal, AuthnError> {
         if let Some(principal) = self.inner.verified.get(bearer, Utc::now()) {
             return Ok(principal);
         }
@@ -383,6 +409,13 @@ fn principal(claims: AccessClaims) -> Result<Principal, AuthnError> {
             .collect(),
         token_id: claims.jti,
         expires_at,
+        // A token without `iat` counts as issued at the earliest instant: any subject or
+        // session revocation covers it.
+        issued_at: claims
+            .iat
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        session: claims.sid,
     })
 }
 

@@ -309,3 +309,32 @@ async fn verification_of_a_cached_key_is_fast() {
     // RS256 verification with a cached key is tens of microseconds; allow for a debug build.
     assert!(per < Duration::from_millis(2), "{per:?} per verification");
 }
+
+#[tokio::test]
+async fn a_revoked_token_or_subject_is_refused_within_the_poll_interval() {
+    let issuer = TestIssuer::start().await;
+    let mut s = settings(&issuer);
+    s.revocation_poll = Duration::from_millis(200);
+    let v = JwksVerifier::new(s).unwrap();
+
+    let token = issuer.token("user-1", "acme", &["viewer"]);
+    let other = issuer.token("user-2", "acme", &["viewer"]);
+    v.verify(&token).await.unwrap();
+    let jti = v.verify(&token).await.unwrap().token_id;
+
+    // The verified-token cache holds it, and still it is refused once the feed names it.
+    issuer.revoke_token(&jti);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(v.verify(&token).await.unwrap_err(), AuthnError::Revoked);
+    assert!(
+        v.verify(&other).await.is_ok(),
+        "other tokens are not affected"
+    );
+
+    // A subject: what it held is refused, what it is issued later works.
+    issuer.revoke_subject("user-2");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(v.verify(&other).await.unwrap_err(), AuthnError::Revoked);
+    let fresh = issuer.token("user-2", "acme", &["viewer"]);
+    assert!(v.verify(&fresh).await.is_ok());
+}

@@ -2,7 +2,9 @@
 
 use actix_web::web;
 
-use crate::oidc::{authorize, discovery, introspect, jwks, logout, revoke, token, userinfo};
+use crate::oidc::{
+    authorize, discovery, introspect, jwks, logout, revocations, revoke, token, userinfo,
+};
 use crate::{clients, devices, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -15,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery::openid_configuration),
     )
     .route("/jwks", web::get().to(jwks::jwks))
+    .route("/revocations", web::get().to(revocations::feed))
     .route("/authorize", web::get().to(authorize::authorize))
     .route("/authorize/login", web::post().to(authorize::login))
     .route(

@@ -40,6 +40,8 @@ mod tests {
             scopes: vec![],
             token_id: "j".into(),
             expires_at: chrono::Utc::now(),
+            issued_at: chrono::Utc::now(),
+            session: None,
         }
     }
 

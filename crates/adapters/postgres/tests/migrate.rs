@@ -85,8 +85,8 @@ async fn a_services_migrate_creates_its_own_schema_only() {
         .await
         .unwrap();
     assert_eq!(schemas(&db).await, ["auth"]);
-    // The shared set's one and auth's four.
-    assert_eq!(applied.len(), 5, "{applied:?}");
+    // The shared set's one and auth's five.
+    assert_eq!(applied.len(), 6, "{applied:?}");
 
     aurum_postgres::audit::migrate(&db.settings("aurumai_gateway"))
         .await
@@ -115,8 +115,8 @@ async fn the_four_sets_apply_in_any_order_and_once() {
         ["audit", "auth", "ingestion", "prediction"]
     );
     let versions = applied_versions(&db).await;
-    // 9 schema migrations and the shared one, each recorded once in diesel's one table.
-    assert_eq!(versions.len(), 10, "{versions:?}");
+    // 10 schema migrations and the shared one, each recorded once in diesel's one table.
+    assert_eq!(versions.len(), 11, "{versions:?}");
 
     // An upgrade: every service migrates again and finds nothing to do.
     for (set, role) in [

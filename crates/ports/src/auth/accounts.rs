@@ -203,6 +203,38 @@ pub struct RefreshTokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// What a revocation feed entry covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// One access token, by `jti`.
+    Token,
+    /// Every token of a subject (`sub`) issued up to an instant: a disabled or erased user.
+    Subject,
+    /// Every token of a sign-in session (`sid`) issued up to an instant: a logout.
+    Session,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Token => "token",
+            RevocationKind::Subject => "subject",
+            RevocationKind::Session => "session",
+        }
+    }
+}
+
+/// One entry of the revocation feed the resource servers follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEntry {
+    pub seq: i64,
+    pub kind: RevocationKind,
+    pub value: String,
+    pub issued_before: Option<DateTime<Utc>>,
+    /// When every token the entry covers has expired.
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRotation {
     /// The presented token, now spent; its successor was stored.
@@ -246,6 +278,22 @@ pub trait GrantStore: Send + Sync + std::fmt::Debug {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Adds an entry to the revocation feed (subjects and sessions; a revoked access token
+    /// gets its entry from `revoke_access_token`).
+    async fn record_revocation(
+        &self,
+        kind: RevocationKind,
+        value: &str,
+        issued_before: Option<DateTime<Utc>>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The feed's unexpired entries after `after`, oldest first, at most `limit`.
+    async fn revocations_after(
+        &self,
+        after: i64,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RevocationEntry>, StoreError>;
     /// Deletes expired codes, refresh tokens and revocations; returns the rows removed.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -8,8 +8,8 @@ mod federation;
 pub use accounts::{
     AuthorizationCode, ClientRecord, ClientStore, CodeRedemption, CreateOutcome, GrantStore,
     LoginAttemptState, LoginAttemptStore, NewUser, RefreshRotation, RefreshTokenRecord,
-    SecurityEventRecord, SecurityEventStore, SigningKeyRecord, SigningKeyStore, UserPatch,
-    UserRecord, UserStore, GRANT_TYPES,
+    RevocationEntry, RevocationKind, SecurityEventRecord, SecurityEventStore, SigningKeyRecord,
+    SigningKeyStore, UserPatch, UserRecord, UserStore, GRANT_TYPES,
 };
 pub use devices::{BrokerAdminError, DeviceBroker, DeviceRecord, DeviceStore, NewDeviceError};
 pub use federation::{FederationStore, PendingFederation};

@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use aurum_ports::auth::RevocationKind;
 use uuid::Uuid;
 
 use super::authorize::redirect_with;
@@ -78,7 +79,17 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     }
     if let Some(c) = &hint {
         if let Some(sid) = c.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()) {
-            match state.grants.revoke_session(sid).await {
+            let ended = match state.grants.revoke_session(sid).await {
+                Ok(n) => crate::oidc::revocations::revoke_access_of(
+                    &state,
+                    RevocationKind::Session,
+                    &sid.to_string(),
+                )
+                .await
+                .map(|()| n),
+                Err(e) => Err(e),
+            };
+            match ended {
                 Ok(n) => tracing::info!(revoked = n, "session ended"),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot end a session");

@@ -102,6 +102,13 @@ pub async fn anonymise(
     let replacement = format!("deleted-{}", id.simple());
     let done = state.users.anonymise_user(id, &replacement).await?;
     if done {
+        // Its access tokens too, at every resource server.
+        crate::oidc::revocations::revoke_access_of(
+            state,
+            aurum_ports::auth::RevocationKind::Subject,
+            &id.to_string(),
+        )
+        .await?;
         let mut who = by;
         who.user_id = Some(id);
         who.username = None;

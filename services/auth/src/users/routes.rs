@@ -241,6 +241,13 @@ async fn patch(
             .revoke_user_tokens(u.id)
             .await
             .map_err(|e| store_problem(&e))?;
+        crate::oidc::revocations::revoke_access_of(
+            &state,
+            aurum_ports::auth::RevocationKind::Subject,
+            &u.id.to_string(),
+        )
+        .await
+        .map_err(|e| store_problem(&e))?;
     }
     let mut who = caller.subject();
     who.user_id = Some(u.id);

@@ -51,6 +51,8 @@ where
 }
 
 struct Platform {
+    ingestion: String,
+    prediction: String,
     gateway: String,
     auth: String,
     client: reqwest::Client,
@@ -147,8 +149,8 @@ impl Platform {
         g.http.port = 0;
         g.database = db.settings("aurumai_gateway");
         g.auth.issuer = auth_url;
-        g.upstreams.ingestion.url = ingestion;
-        g.upstreams.prediction.url = prediction;
+        g.upstreams.ingestion.url = ingestion.clone();
+        g.upstreams.prediction.url = prediction.clone();
         g.upstreams.auth.url = auth.clone();
         let app = Gateway::build(g, prometheus::Registry::new())
             .await
@@ -160,6 +162,8 @@ impl Platform {
         Self {
             gateway,
             auth,
+            ingestion,
+            prediction,
             client,
             _db: db,
             _dir: dir,
@@ -312,4 +316,55 @@ async fn only_tokens_signed_by_the_auth_service_get_through() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_access_token_is_refused_by_every_resource_server_within_seconds() {
+    let platform = Platform::start().await;
+    let token = platform.console_token().await;
+    let calls = |token: String| {
+        let p = &platform;
+        async move {
+            let mut statuses = Vec::new();
+            for url in [
+                format!("{}/api/v1/machines", p.gateway),
+                format!("{}/v1/machines", p.ingestion),
+                format!("{}/v1/fleet/health", p.prediction),
+            ] {
+                let r = p.client.get(url).bearer_auth(&token).send().await.unwrap();
+                statuses.push(r.status().as_u16());
+            }
+            statuses
+        }
+    };
+    assert_eq!(calls(token.clone()).await, [200, 200, 200]);
+
+    let r = platform
+        .client
+        .post(format!("{}/revoke", platform.auth))
+        .basic_auth(CONSOLE, Some(CONSOLE_SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let start = std::time::Instant::now();
+    let mut last = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        last = calls(token.clone()).await;
+        if last == [401, 401, 401] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(last, [401, 401, 401], "after {:?}", start.elapsed());
+    // Within the verifiers' poll interval (2 s) and a request or two.
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    // The client's next token works.
+    assert_eq!(calls(platform.console_token().await).await, [200, 200, 200]);
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aurum_ports::auth::{
     AuthorizationCode, CodeRedemption, GrantStore, RefreshRotation, RefreshTokenRecord,
+    RevocationEntry, RevocationKind,
 };
 use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
@@ -55,7 +56,7 @@ async fn lock_family(
 /// Revokes every live token whose `column` is `id`, after locking each family it touches (in
 /// one order, so two revocations cannot deadlock), so no rotation in flight keeps a successor.
 /// Runs inside the caller's transaction.
-async fn revoke_where(
+pub(super) async fn revoke_where(
     conn: &mut AsyncPgConnection,
     column: &str,
     id: Uuid,
@@ -284,9 +285,12 @@ impl GrantStore for PgAuthStore {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // The token's row and its feed entry in one statement.
         diesel::sql_query(
-            "INSERT INTO auth.revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (jti) DO NOTHING",
+            "WITH revoked AS (INSERT INTO auth.revoked_access_tokens (jti, expires_at) \
+               VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at) \
+             INSERT INTO auth.revocations (kind, value, expires_at) \
+               SELECT 'token', jti, expires_at FROM revoked",
         )
         .bind::<Text, _>(jti)
         .bind::<Timestamptz, _>(expires_at)
@@ -313,6 +317,81 @@ impl GrantStore for PgAuthStore {
         Ok(f.found)
     }
 
+    async fn record_revocation(
+        &self,
+        kind: RevocationKind,
+        value: &str,
+        issued_before: Option<DateTime<Utc>>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        diesel::sql_query(
+            "INSERT INTO auth.revocations (kind, value, issued_before, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind::<Text, _>(kind.as_str())
+        .bind::<Text, _>(value)
+        .bind::<Nullable<Timestamptz>, _>(issued_before)
+        .bind::<Timestamptz, _>(expires_at)
+        .execute(&mut conn)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn revocations_after(
+        &self,
+        after: i64,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RevocationEntry>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            seq: i64,
+            #[diesel(sql_type = Text)]
+            kind: String,
+            #[diesel(sql_type = Text)]
+            value: String,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            issued_before: Option<DateTime<Utc>>,
+            #[diesel(sql_type = Timestamptz)]
+            expires_at: DateTime<Utc>,
+        }
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT seq, kind, value, issued_before, expires_at FROM auth.revocations \
+             WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(after)
+        .bind::<Timestamptz, _>(now)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(&mut conn)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|r| {
+                let kind = match r.kind.as_str() {
+                    "token" => RevocationKind::Token,
+                    "subject" => RevocationKind::Subject,
+                    "session" => RevocationKind::Session,
+                    other => {
+                        return Err(StoreError::Refused(format!(
+                            "unknown revocation kind {other}"
+                        )))
+                    }
+                };
+                Ok(RevocationEntry {
+                    seq: r.seq,
+                    kind,
+                    value: r.value,
+                    issued_before: r.issued_before,
+                    expires_at: r.expires_at,
+                })
+            })
+            .collect()
+    }
+
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let mut total = 0u64;
@@ -321,6 +400,7 @@ impl GrantStore for PgAuthStore {
             "DELETE FROM auth.authorization_codes WHERE expires_at < $1 - interval '1 hour'",
             "DELETE FROM auth.refresh_tokens WHERE expires_at < $1",
             "DELETE FROM auth.revoked_access_tokens WHERE expires_at < $1",
+            "DELETE FROM auth.revocations WHERE expires_at < $1",
             "DELETE FROM auth.login_attempts WHERE last_failure_at < $1 - interval '1 day' \
              AND (locked_until IS NULL OR locked_until < $1)",
         ] {

@@ -162,6 +162,7 @@ impl UserStore for PgAuthStore {
 
     async fn anonymise_user(&self, id: Uuid, replacement: &str) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let user_id = id;
         let id = id.to_string();
         let replacement = replacement.to_owned();
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -188,13 +189,7 @@ impl UserStore for PgAuthStore {
             .bind::<Text, _>(&replacement)
             .execute(conn)
             .await?;
-            diesel::sql_query(
-                "UPDATE auth.refresh_tokens SET revoked_at = now() \
-                 WHERE user_id = $1::uuid AND revoked_at IS NULL",
-            )
-            .bind::<Text, _>(&id)
-            .execute(conn)
-            .await?;
+            grants::revoke_where(conn, "user_id", user_id).await?;
             diesel::sql_query(
                 "UPDATE auth.security_events SET username = NULL, ip = NULL, user_agent = NULL \
                  WHERE user_id = $1::uuid",
