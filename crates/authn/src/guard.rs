@@ -45,8 +45,8 @@ impl TokenGuard {
         };
         let mut verifier_settings = crate::VerifierSettings::new(issuer, audiences);
         if let Some(jwks) = &settings.jwks_url {
-            verifier_settings.jwks_url =
-                url::Url::parse(jwks).map_err(|e| bad("auth.jwks_url", e))?;
+            verifier_settings = verifier_settings
+                .with_jwks_url(url::Url::parse(jwks).map_err(|e| bad("auth.jwks_url", e))?);
         }
         verifier_settings.leeway_s = settings.leeway_s;
         Ok(Self {

@@ -56,6 +56,21 @@ impl VerifierSettings {
     }
 }
 
+impl VerifierSettings {
+    /// Keys from `jwks_url` (e.g. the auth service inside the cluster rather than the public
+    /// issuer URL); the revocation feed is read from beside it.
+    pub fn with_jwks_url(mut self, jwks_url: Url) -> Self {
+        let mut feed = jwks_url.clone();
+        let base = jwks_url.path().trim_end_matches('/');
+        let base = base.strip_suffix("/jwks").unwrap_or(base);
+        feed.set_path(&format!("{base}/revocations"));
+        feed.set_query(None);
+        self.revocations_url = feed;
+        self.jwks_url = jwks_url;
+        self
+    }
+}
+
 /// `{issuer}/jwks`, with or without a trailing slash on the issuer.
 pub fn default_jwks_url(issuer: &Url) -> Url {
     let mut url = issuer.clone();
@@ -446,6 +461,18 @@ fn describe(kind: &ErrorKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_revocation_feed_is_read_beside_a_configured_jwks_url() {
+        let s = VerifierSettings::new(Url::parse("https://gw.example/auth").unwrap(), vec![])
+            .with_jwks_url(Url::parse("http://auth:8083/jwks").unwrap());
+        assert_eq!(s.revocations_url.as_str(), "http://auth:8083/revocations");
+        let d = VerifierSettings::new(Url::parse("https://gw.example/auth").unwrap(), vec![]);
+        assert_eq!(
+            d.revocations_url.as_str(),
+            "https://gw.example/auth/revocations"
+        );
+    }
 
     #[test]
     fn jwks_url_defaults_below_the_issuer() {

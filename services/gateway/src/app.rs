@@ -62,7 +62,7 @@ pub fn verifier_settings(config: &GatewayConfig) -> Result<VerifierSettings, Sta
     let a = &config.auth;
     let mut s = VerifierSettings::new(url("auth.issuer", &a.issuer)?, a.audiences.clone());
     if let Some(j) = &a.jwks_url {
-        s.jwks_url = url("auth.jwks_url", j)?;
+        s = s.with_jwks_url(url("auth.jwks_url", j)?);
     }
     s.leeway_s = a.leeway_s;
     s.min_refetch_interval = Duration::from_millis(a.min_refetch_interval_ms);

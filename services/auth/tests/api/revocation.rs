@@ -113,3 +113,71 @@ async fn a_revoked_refresh_token_cannot_be_used_and_introspects_inactive() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_tokens_and_disabled_users_enter_the_feed_the_resource_servers_follow() {
+    let app = spawn_app().await;
+    let admin = app.admin_tokens().await.access_token;
+    let feed = || async {
+        let r = app
+            .client
+            .get(app.url("/revocations?after=0"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the feed is public, like the JWKS");
+        r.json::<serde_json::Value>().await.unwrap()["entries"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(feed().await.is_empty());
+
+    // An access token revoked by its client.
+    let r = app
+        .client_credentials(SVC_CLIENT, SVC_SECRET, &[("audience", "aurumai-ingestion")])
+        .await;
+    let svc = tokens(r.json().await.unwrap());
+    let r = app
+        .client
+        .post(app.url("/revoke"))
+        .basic_auth(SVC_CLIENT, Some(SVC_SECRET))
+        .form(&[("token", svc.access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A user disabled by the admin.
+    let u = app.create_user(&admin, "olga", &["viewer"]).await;
+    let id = u["id"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/users/{id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let entries = feed().await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["kind"], "token");
+    assert_eq!(entries[0]["value"], claims_of(&svc.access_token)["jti"]);
+    assert_eq!(entries[1]["kind"], "subject");
+    assert_eq!(entries[1]["value"], id.as_str());
+    assert!(entries[1]["issued_before"].is_string());
+    // Read incrementally.
+    let seq = entries[0]["seq"].as_i64().unwrap();
+    let r: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/revocations?after={seq}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["entries"].as_array().unwrap().len(), 1);
+}
