@@ -402,6 +402,15 @@ fn ser_secret_req<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok,
     s.serialize_str("")
 }
 
+/// Twice the cores: the checks are CPU-bound, and 2 x 19 MiB per core stays small.
+fn default_max_concurrent_hashes() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+fn default_hash_wait_ms() -> u64 {
+    2_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,13 +456,4 @@ mod tests {
         assert!(!is_loopback_host("10.0.0.1"));
         assert!(!is_loopback_host("auth.example.com"));
     }
-}
-
-/// Twice the cores: the checks are CPU-bound, and 2 x 19 MiB per core stays small.
-fn default_max_concurrent_hashes() -> usize {
-    2 * std::thread::available_parallelism().map_or(2, usize::from)
-}
-
-fn default_hash_wait_ms() -> u64 {
-    2_000
 }
