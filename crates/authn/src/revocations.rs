@@ -159,19 +159,13 @@ impl RevocationList {
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("after", &after.to_string());
-        let response = http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("status {}", response.status()));
-        }
-        let body = response.bytes().await.map_err(|e| format!("body: {e}"))?;
-        if body.len() > MAX_FEED_BYTES {
-            return Err("the revocation feed page is too large".into());
-        }
+        let body = crate::verifier::get_json_bounded(
+            http,
+            url,
+            MAX_FEED_BYTES,
+            "the revocation feed page",
+        )
+        .await?;
         let page: FeedPage =
             serde_json::from_slice(&body).map_err(|e| format!("unreadable feed: {e}"))?;
         Ok(page.entries)

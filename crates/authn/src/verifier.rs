@@ -350,27 +350,7 @@ impl JwksVerifier {
 
     async fn fetch_jwks(&self) -> Result<HashMap<String, DecodingKey>, String> {
         let url = self.inner.settings.jwks_url.clone();
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("status {}", response.status()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n as usize > MAX_JWKS_BYTES)
-        {
-            return Err("the JWKS is too large".into());
-        }
-        let body = response.bytes().await.map_err(|e| format!("body: {e}"))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err("the JWKS is too large".into());
-        }
+        let body = get_json_bounded(&self.inner.http, url, MAX_JWKS_BYTES, "the JWKS").await?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("JSON: {e}"))?;
         let mut keys = HashMap::new();
         for jwk in set.keys {
@@ -432,6 +412,33 @@ fn principal(claims: AccessClaims) -> Result<Principal, AuthnError> {
             .unwrap_or(DateTime::<Utc>::MIN_UTC),
         session: claims.sid,
     })
+}
+
+/// GETs a JSON document of the issuer, refusing a failed status or a body over `max` bytes
+/// (`what` names it in the error).
+pub(crate) async fn get_json_bounded(
+    http: &reqwest::Client,
+    url: Url,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    if response.content_length().is_some_and(|n| n as usize > max) {
+        return Err(format!("{what} is too large"));
+    }
+    let body = response.bytes().await.map_err(|e| format!("body: {e}"))?;
+    if body.len() > max {
+        return Err(format!("{what} is too large"));
+    }
+    Ok(body.to_vec())
 }
 
 fn map_error(e: jsonwebtoken::errors::Error) -> AuthnError {

@@ -87,3 +87,28 @@ pub async fn http_ready(
     })
     .await
 }
+
+/// `path` with its segments after the first `keep` percent-encoded, the way a client may
+/// spell them: every ASCII letter and digit when `all`, else the first of each segment. A
+/// router decodes both to the plain path, so every check must see the same route.
+pub fn percent_encoded_path(path: &str, keep: usize, all: bool) -> String {
+    path.split('/')
+        .enumerate()
+        .map(|(i, seg)| {
+            if i < keep {
+                return seg.to_owned();
+            }
+            seg.chars()
+                .enumerate()
+                .map(|(j, c)| {
+                    if (all || j == 0) && c.is_ascii_alphanumeric() {
+                        format!("%{:02X}", u32::from(c))
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

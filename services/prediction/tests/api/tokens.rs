@@ -244,30 +244,6 @@ async fn roles_and_service_routes_are_enforced_by_the_service_itself() {
     );
 }
 
-/// `path` with every character of its literal segments percent-encoded (`/v1/%66%65...`),
-/// or only the first of each (`/v1/%66eatures`): the router decodes both to the declared route.
-fn encoded(path: &str, all: bool) -> String {
-    path.split('/')
-        .enumerate()
-        .map(|(i, seg)| {
-            if i < 2 || seg.starts_with('{') {
-                return seg.to_owned();
-            }
-            seg.chars()
-                .enumerate()
-                .map(|(j, c)| {
-                    if (all || j == 0) && c.is_ascii_alphanumeric() {
-                        format!("%{:02X}", c as u32)
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|s| if s.starts_with('{') { "TRUCK-1" } else { s })
@@ -288,7 +264,11 @@ async fn the_rule_is_the_matched_routes_however_its_path_is_encoded() {
         let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         for token in [&admin, &other_admin] {
             let mut statuses = Vec::new();
-            for path in [plain.clone(), encoded(&plain, false), encoded(&plain, true)] {
+            for path in [
+                plain.clone(),
+                aurum_testkit::percent_encoded_path(&plain, 2, false),
+                aurum_testkit::percent_encoded_path(&plain, 2, true),
+            ] {
                 let r = app
                     .client
                     .request(method.clone(), format!("{}{path}", app.address))
