@@ -312,6 +312,9 @@ VALUES (repeat('d', 64), 'web', '00000000-0000-4000-8000-000000000001', 'https:/
         'n-1', repeat('e', 43), '00000000-0000-4000-8000-0000000000e1', '2026-03-01',
         '00000000-0000-4000-8000-0000000000f2', '2026-03-01 00:01:00+00');
 INSERT INTO auth.revoked_access_tokens (jti, expires_at) VALUES ('jti-1', '2026-03-01 01:00:00+00');
+INSERT INTO auth.revocations (kind, value, issued_before, expires_at) VALUES
+    ('token', 'jti-1', NULL, '2026-03-01 01:00:00+00'),
+    ('subject', '00000000-0000-0000-0000-000000000001', '2026-03-01', '2026-03-01 00:10:00+00');
 INSERT INTO auth.federation_pending (state_hash, provider, browser_hash, nonce, pkce_verifier, login_request, expires_at)
 VALUES (repeat('f', 64), 'corp', repeat('0', 64), 'n-2', 'verifier', 'signed-login-form', '2026-03-01 00:10:00+00');
 COMMIT;
