@@ -136,6 +136,7 @@ async fn a_100_mb_publish_with_a_device_login_is_refused_by_the_broker_and_inges
 async fn without_a_broker_limit_an_oversized_payload_is_quarantined_unspooled_and_a_restart_succeeds(
 ) {
     const PAYLOAD: usize = 20 * MIB;
+    crate::helpers::init_test_logs();
     // This broker has no max_packet_size: ingestion's own check is all there is.
     let (f, mut first) = ProcessFixture::start().await;
     f.register("TRUCK-21", "haul_truck").await;
@@ -163,11 +164,12 @@ async fn without_a_broker_limit_an_oversized_payload_is_quarantined_unspooled_an
     );
 
     let growth = peak_rss_bytes(pid).saturating_sub(peak_before);
-    eprintln!(
-        "peak RSS {:.1} MiB before, +{:.1} MiB for a {} MiB payload",
-        peak_before as f64 / MIB as f64,
-        growth as f64 / MIB as f64,
-        PAYLOAD / MIB
+    // Shown with TEST_LOG=1.
+    tracing::info!(
+        peak_before_mib = peak_before / MIB as u64,
+        growth_mib = growth / MIB as u64,
+        payload_mib = PAYLOAD / MIB,
+        "peak RSS while an oversized payload is refused"
     );
     // The MQTT client library holds a received packet up to three times while it hands it
     // over (its socket buffer, its own copy of the message, the copy it gives the callback);
@@ -221,6 +223,7 @@ async fn without_a_broker_limit_an_oversized_payload_is_quarantined_unspooled_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mb_record_an_older_version_spooled_is_quarantined_at_start_without_being_loaded() {
     const PAYLOAD: usize = 100 * MIB;
+    crate::helpers::init_test_logs();
     let (f, mut first) = ProcessFixture::start().await;
     f.register("TRUCK-21", "haul_truck").await;
     first.child.kill().unwrap();
@@ -259,10 +262,10 @@ async fn a_100_mb_record_an_older_version_spooled_is_quarantined_at_start_withou
         spool_bytes(&f.spool_dir()),
         f.log_text()
     );
-    eprintln!(
-        "peak RSS {:.1} MiB replaying a {} MiB record",
-        peak as f64 / MIB as f64,
-        PAYLOAD / MIB
+    tracing::info!(
+        peak_mib = peak / MIB as u64,
+        record_mib = PAYLOAD / MIB,
+        "peak RSS replaying an oversized record"
     );
     assert!(
         peak < PAYLOAD as u64,
