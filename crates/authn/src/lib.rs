@@ -25,7 +25,6 @@ pub use client_credentials::{ClientCredentialsSettings, ServiceTokens, TokenErro
 pub use error::AuthnError;
 pub use guard::{declared, require_token, Access, TokenGuard};
 pub use principal::{Principal, TenantRequired};
-pub use revocations::{default_revocations_url, FeedEntry};
 pub use verifier::{JwksVerifier, VerifierSettings};
 
 /// The audience of user tokens for the public API.

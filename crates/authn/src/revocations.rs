@@ -3,12 +3,13 @@
 //! issued up to an instant. The feed is public like the JWKS (a revocation list; it names
 //! opaque ids only) and read incrementally (`?after=<seq>`).
 //!
-//! A verifier asks for what is new at most every `poll` interval, on the request that finds
-//! the list due (one request fetches, the others go on with what is known), so a revocation
-//! reaches every resource server within about `poll`. When the feed cannot be read the known
-//! list stays in force and the failure is logged: an issuer outage must not stop the platform.
+//! A verifier asks for what is new every `poll` interval from a task of its own (no request
+//! waits for the feed), so a revocation reaches every resource server within about `poll`.
+//! When the feed cannot be read the known list stays in force and the failure is logged once
+//! until it recovers: an issuer outage must not stop the platform.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use crate::Principal;
 const MAX_FEED_BYTES: usize = 4 * 1024 * 1024;
 
 /// `{issuer}/revocations`, with or without a trailing slash on the issuer.
-pub fn default_revocations_url(issuer: &Url) -> Url {
+pub(crate) fn default_revocations_url(issuer: &Url) -> Url {
     let mut url = issuer.clone();
     let path = format!("{}/revocations", issuer.path().trim_end_matches('/'));
     url.set_path(&path);
@@ -31,16 +32,16 @@ pub fn default_revocations_url(issuer: &Url) -> Url {
 
 /// One entry of the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct FeedEntry {
-    pub seq: i64,
+struct FeedEntry {
+    seq: i64,
     /// `token` (value: a `jti`), `subject` (a `sub`) or `session` (a `sid`).
-    pub kind: String,
-    pub value: String,
+    kind: String,
+    value: String,
     /// Tokens issued at or before this instant are revoked (subjects and sessions).
     #[serde(default)]
-    pub issued_before: Option<DateTime<Utc>>,
+    issued_before: Option<DateTime<Utc>>,
     /// After this the entry no longer matters (every token it covers has expired).
-    pub expires_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,8 +106,10 @@ pub(crate) struct RevocationList {
     url: Url,
     poll: Duration,
     known: RwLock<Known>,
-    /// When the feed was last asked; held while one request asks it.
+    /// When the feed was last asked; held while it is being asked.
     asked: tokio::sync::Mutex<Option<Instant>>,
+    /// The last attempt failed (logged once, until the feed answers again).
+    failing: AtomicBool,
 }
 
 impl RevocationList {
@@ -116,6 +119,7 @@ impl RevocationList {
             poll,
             known: RwLock::new(Known::default()),
             asked: tokio::sync::Mutex::new(None),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -126,7 +130,7 @@ impl RevocationList {
             .revokes(p)
     }
 
-    /// Reads what is new in the feed when it is due and no other request is reading it.
+    /// Reads what is new in the feed when it is due and nobody else is reading it.
     pub(crate) async fn follow(&self, http: &reqwest::Client) {
         let Ok(mut asked) = self.asked.try_lock() else {
             return;
@@ -150,8 +154,15 @@ impl RevocationList {
                     known.apply(e);
                 }
                 known.forget_expired(Utc::now());
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(url = %self.url, "revocation feed available again");
+                }
             }
-            Err(e) => tracing::warn!(error = %e, url = %self.url, "revocation feed unavailable"),
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, url = %self.url, "revocation feed unavailable");
+                }
+            }
         }
     }
 

@@ -104,6 +104,9 @@ struct Inner {
     fetch: tokio::sync::Mutex<FetchState>,
     verified: VerifiedTokens,
     revoked: RevocationList,
+    /// The revocation feed is followed by a task of this verifier's (always, once built
+    /// inside a tokio runtime); otherwise `verify` asks it when due.
+    follows_in_background: bool,
 }
 
 #[derive(Default)]
@@ -193,17 +196,22 @@ impl JwksVerifier {
         let verified = VerifiedTokens::new(MAX_VERIFIED, settings.leeway_s);
         let revoked =
             RevocationList::new(settings.revocations_url.clone(), settings.revocation_poll);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                revoked,
-                settings,
-                validation,
-                http,
-                keys: RwLock::new(HashMap::new()),
-                fetch: tokio::sync::Mutex::new(FetchState::default()),
-                verified,
-            }),
-        })
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let poll = settings.revocation_poll;
+        let inner = Arc::new(Inner {
+            follows_in_background: runtime.is_some(),
+            revoked,
+            settings,
+            validation,
+            http,
+            keys: RwLock::new(HashMap::new()),
+            fetch: tokio::sync::Mutex::new(FetchState::default()),
+            verified,
+        });
+        if let Some(runtime) = runtime {
+            runtime.spawn(follow_revocations(Arc::downgrade(&inner), poll));
+        }
+        Ok(Self { inner })
     }
 
     pub fn settings(&self) -> &VerifierSettings {
@@ -229,7 +237,9 @@ impl JwksVerifier {
         if bearer.len() > MAX_TOKEN_LEN {
             return Err(AuthnError::Malformed("the token is too long".into()));
         }
-        self.inner.revoked.follow(&self.inner.http).await;
+        if !self.inner.follows_in_background {
+            self.inner.revoked.follow(&self.inner.http).await;
+        }
         let principal = self.verify_signed(bearer).await?;
         if self.inner.revoked.revokes(&principal) {
             return Err(AuthnError::Revoked);
@@ -412,6 +422,18 @@ fn principal(claims: AccessClaims) -> Result<Principal, AuthnError> {
             .unwrap_or(DateTime::<Utc>::MIN_UTC),
         session: claims.sid,
     })
+}
+
+/// Follows the revocation feed every `every` until the last clone of the verifier is gone.
+async fn follow_revocations(inner: std::sync::Weak<Inner>, every: Duration) {
+    loop {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.revoked.follow(&inner.http).await;
+        drop(inner);
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// GETs a JSON document of the issuer, refusing a failed status or a body over `max` bytes

@@ -46,11 +46,6 @@ impl HashGate {
         .map_err(|_| Busy)?;
         Ok(out)
     }
-
-    /// Checks in progress right now (for the metrics).
-    pub fn in_use(&self, capacity: usize) -> usize {
-        capacity.saturating_sub(self.permits.available_permits())
-    }
 }
 
 #[cfg(test)]
