@@ -625,6 +625,20 @@ mod tests {
     const LIMIT: usize = 64 * 1024;
 
     /// Opens the spool and reads the whole replay.
+    /// Segment files in the spool directory.
+    fn segment_count(dir: &Path) -> usize {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("seg-")
+            })
+            .count()
+    }
+
     fn reopen(dir: &Path, limit: usize) -> (Spool, Vec<SpoolRecord>) {
         let (s, replay) = Spool::open(dir, 0, limit).unwrap();
         let records = replay.collect::<Result<Vec<_>, _>>().unwrap();
@@ -683,16 +697,7 @@ mod tests {
         s.roll().unwrap();
         s.append("t", None, None, b"b").1.unwrap();
         s.commit_through(2).unwrap();
-        let segs = fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("seg-")
-            })
-            .count();
+        let segs = segment_count(dir.path());
         assert_eq!(segs, 1);
         drop(s);
         let (_, replay) = reopen(dir.path(), LIMIT);
@@ -784,18 +789,7 @@ mod tests {
     #[test]
     fn segments_without_a_record_are_removed_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let segment_files = || {
-            fs::read_dir(dir.path())
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .file_name()
-                        .to_string_lossy()
-                        .starts_with("seg-")
-                })
-                .count()
-        };
+        let segment_files = || segment_count(dir.path());
         // Starts that receive nothing leave no trail of empty segments...
         for _ in 0..3 {
             reopen(dir.path(), LIMIT);
