@@ -88,7 +88,9 @@ LOGS=()
 start_bg() {
     local name="$1" logfile="$2"
     shift 2
-    "$@" >>"${logfile}" 2>&1 &
+    # A session of its own: Ctrl-C reaches this script only, which then stops everything in
+    # order (the gateway first, the broker last) instead of every process dying at once.
+    setsid "$@" >>"${logfile}" 2>&1 &
     local pid=$!
     PIDS+=("${pid}")
     NAMES+=("${name}")
