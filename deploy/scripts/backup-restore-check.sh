@@ -319,15 +319,17 @@ INSERT INTO auth.federation_pending (state_hash, provider, browser_hash, nonce, 
 VALUES (repeat('f', 64), 'corp', repeat('0', 64), 'n-2', 'verifier', 'signed-login-form', '2026-03-01 00:10:00+00');
 COMMIT;
 
+-- The head is the schema owner's (here the superuser's); the owner's trigger advances it as
+-- the gateway's role appends entries that link to it.
+INSERT INTO audit.chains (tenant_id, last_seq, last_hash, anchor_hash)
+VALUES ('demo', 0, sha256(convert_to('prev0', 'UTF8')), sha256(convert_to('anchor', 'UTF8')));
 BEGIN;
 SET LOCAL ROLE aurumai_gateway;
 INSERT INTO audit.entries (tenant_id, seq, actor, action, resource, outcome, request_id, at, prev_hash, hash)
 SELECT 'demo', s, 'admin@demo', 'GET', '/api/v1/machines', 200, 'req-' || s,
        timestamptz '2026-03-01' + s * interval '1 min',
        sha256(convert_to('prev' || (s - 1), 'UTF8')), sha256(convert_to('prev' || s, 'UTF8'))
-  FROM generate_series(1, 40) AS s;
-INSERT INTO audit.chains (tenant_id, last_seq, last_hash, anchor_hash)
-VALUES ('demo', 40, sha256(convert_to('prev40', 'UTF8')), sha256(convert_to('anchor', 'UTF8')));
+  FROM generate_series(1, 40) AS s ORDER BY s;
 COMMIT;
 SQL
 
@@ -523,8 +525,12 @@ SET LOCAL ROLE aurumai_ingestion;
 CREATE TABLE ingestion.telemetry_p20260304 PARTITION OF ingestion.telemetry
     FOR VALUES FROM ('2026-03-04 00:00:00+00') TO ('2026-03-05 00:00:00+00');
 RESET ROLE;
-SET LOCAL ROLE aurumai_gateway;
+-- Retention is the migration role's; the gateway appends to the restored head.
 SELECT audit.apply_retention(36500);
+SET LOCAL ROLE aurumai_gateway;
+INSERT INTO audit.entries (tenant_id, seq, actor, action, resource, outcome, request_id, at, prev_hash, hash)
+VALUES ('demo', 41, 'admin@demo', 'GET', '/api/v1/machines', 200, 'req-41', now(),
+        sha256(convert_to('prev40', 'UTF8')), sha256(convert_to('prev41', 'UTF8')));
 ROLLBACK;
 SQL
 expect_denied() {
@@ -535,6 +541,7 @@ expect_denied() {
     grep -q 'permission denied' <<<"${out}" || fail "${role} running '${sql}' failed for another reason: ${out}"
 }
 expect_denied aurumai_gateway "UPDATE audit.entries SET actor = 'x'"
+expect_denied aurumai_gateway "SELECT audit.apply_retention(1)"
 expect_denied aurumai_readonly "SELECT count(*) FROM auth.users"
 expect_denied aurumai_prediction "DELETE FROM prediction.emission_factors"
 expect_denied aurumai_ingestion "SELECT count(*) FROM prediction.models"

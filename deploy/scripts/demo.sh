@@ -563,14 +563,21 @@ INGESTION_ENV=(
     "AURUM_FEATURES__CLIENT__CLIENT_SECRET_FILE=${SECRETS_DIR}/ingestion-client"
 )
 
-# migrate_schema NAME BIN ENV...: the service's own schema (each service migrates only its
-# own), as the superuser, with the service's environment.
+# as_migration_role NAME BIN COMMAND ENV...: a one-off command of a service's binary as the
+# superuser (the migration role), with the service's environment.
+as_migration_role() {
+    local name="$1" bin="$2" command="$3"
+    shift 3
+    env "$@" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
+        "${bin}" "${command}" 2>&1 | tee -a "${LOG_DIR}/${name}.log"
+}
+
+# migrate_schema NAME BIN ENV...: the service's own schema (each service migrates only its own).
 migrate_schema() {
     local name="$1" bin="$2"
     shift 2
     log "migrating the ${name} schema of ${DB_NAME} (as ${AURUMAI_PG_SUPERUSER})"
-    env "$@" "AURUM_DATABASE__ADMIN_USER=${AURUMAI_PG_SUPERUSER}" \
-        "${bin}" migrate 2>&1 | tee -a "${LOG_DIR}/${name}.log"
+    as_migration_role "${name}" "${bin}" migrate "$@"
 }
 
 # The OpenID provider first: everything else verifies its tokens.
@@ -605,6 +612,10 @@ GATEWAY_ENV=(
     "AURUM_UPSTREAMS__AUTH__URL=${AUTH_URL}"
 )
 migrate_schema gateway "${GATEWAY_BIN}" "${GATEWAY_ENV[@]}"
+# Audit retention is the migration role's (the gateway's role may not delete history); the
+# chart runs it daily, the demo once at start.
+log "audit retention (as ${AURUMAI_PG_SUPERUSER})"
+as_migration_role gateway "${GATEWAY_BIN}" audit-retention "${GATEWAY_ENV[@]}"
 start_bg gateway "${LOG_DIR}/gateway.log" env "${GATEWAY_ENV[@]}" "${GATEWAY_BIN}" serve
 log "waiting for ${GATEWAY_URL}/readyz"
 wait_ready "${GATEWAY_URL}/readyz" "${READY_TIMEOUT_S}" gateway

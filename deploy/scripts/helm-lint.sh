@@ -155,7 +155,7 @@ log "wiring: issuer, auth's internal addresses, X-Forwarded-For"
     --namespace aurumai --out "${out}/no-ingress.yaml" 2>"${out}/no-ingress.render.txt" \
     || { cat "${out}/no-ingress.render.txt" >&2; die "no-ingress: the chart does not render"; }
 "${tool[@]}" template "${chart}" \
-    --set-json '{"auth":{"config":{"trustForwardedFor":false}},"gateway":{"config":{"rateLimit":{"trustForwardedFor":false}}}}' \
+    --set-json '{"ingress":{"trustedProxies":[]}}' \
     --namespace aurumai --out "${out}/no-xff.yaml" 2>"${out}/no-xff.render.txt" \
     || { cat "${out}/no-xff.render.txt" >&2; die "no-xff: the chart does not render"; }
 "${py}" - "${out}" <<'PY' || die "the services are not wired as the chart promises (issuer, auth addresses, X-Forwarded-For)"
@@ -173,9 +173,10 @@ def env(name):
             found.setdefault(component, {}).update({e["name"]: e.get("value") for e in c.get("env", [])})
     return found
 internal = "http://aurumai-auth:8083"
-for name, issuer, trust in (("default", "https://aurumai.example.com/auth", "true"),
-                            ("no-ingress", "https://api.example.com/auth", "false"),
-                            ("no-xff", "https://aurumai.example.com/auth", "false")):
+private = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+for name, issuer, trust in (("default", "https://aurumai.example.com/auth", private),
+                            ("no-ingress", "https://api.example.com/auth", ""),
+                            ("no-xff", "https://aurumai.example.com/auth", "")):
     e = env(name)
     for component in ("gateway", "ingestion", "prediction", "auth", "migrate"):
         got = e[component].get("AURUM_AUTH__ISSUER")
@@ -185,11 +186,31 @@ for name, issuer, trust in (("default", "https://aurumai.example.com/auth", "tru
         assert got == f"{internal}/jwks", f"{name}: {component} fetches keys from {got}"
     assert e["ingestion"]["AURUM_FEATURES__CLIENT__TOKEN_URL"] == f"{internal}/token", name
     assert e["gateway"]["AURUM_UPSTREAMS__AUTH__URL"] == internal, name
-    assert e["auth"]["AURUM_AUTH__TRUST_FORWARDED_FOR"] == trust, f"{name}: auth trust_forwarded_for"
-    assert e["gateway"]["AURUM_RATE_LIMIT__TRUST_FORWARDED_FOR"] == trust, f"{name}: gateway trust_forwarded_for"
+    assert e["auth"]["AURUM_AUTH__TRUSTED_PROXIES"] == trust, f"{name}: auth trusted_proxies"
+    assert e["gateway"]["AURUM_RATE_LIMIT__TRUSTED_PROXIES"] == trust, f"{name}: gateway trusted_proxies"
+# Prometheus reaches the metrics port of each service and nothing else; the API port is open
+# to the callers the data flow names only.
+docs = [d for d in yaml.safe_load_all(open(f"{out}/default.yaml")) if d]
+metrics_port = 9464
+for component in ("gateway", "ingestion", "prediction", "auth"):
+    e = env("default")[component]
+    assert e["AURUM_HTTP__METRICS_PORT"] == str(metrics_port), component
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy"
+                  and d["metadata"]["name"].endswith(f"allow-{component}"))
+    for rule in policy["spec"]["ingress"]:
+        ports = [p["port"] for p in rule["ports"]]
+        from_monitoring = any(p.get("namespaceSelector", {}).get("matchLabels", {})
+                              .get("kubernetes.io/metadata.name") == "monitoring" for p in rule["from"])
+        if from_monitoring:
+            assert ports == [metrics_port], f"{component}: monitoring reaches {ports}"
+            assert all(p.get("podSelector", {}).get("matchLabels") for p in rule["from"]), \
+                f"{component}: every pod of the monitoring namespace may scrape"
+        else:
+            assert metrics_port not in ports, f"{component}: {rule['from']} reaches the metrics port"
 PY
 printf '    issuer https://<host>/auth in every service and the migration Job, JWKS and token URLs internal;\n'
-printf '    X-Forwarded-For trusted behind the ingress only, and switched off on request\n'
+printf '    X-Forwarded-For trusted behind the ingress only, and switched off on request;\n'
+printf '    the monitoring namespace'"'"'s Prometheus pods reach the metrics port alone\n'
 
 # --- 6: canaries -------------------------------------------------------------------------------
 log "canaries: values and manifests that must be refused"

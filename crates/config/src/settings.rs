@@ -23,6 +23,10 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Seconds in-flight requests get to finish on SIGTERM.
     pub shutdown_timeout_s: u64,
+    /// Serve `/metrics` on a port of its own (0: any free one) instead of the API port, so
+    /// that the monitoring network may reach it and nothing else.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 impl HttpSettings {
@@ -32,6 +36,7 @@ impl HttpSettings {
             port,
             body_limit_bytes: 1024 * 1024,
             shutdown_timeout_s: 20,
+            metrics_port: None,
         }
     }
 }

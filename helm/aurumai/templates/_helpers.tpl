@@ -303,15 +303,11 @@ passes the auth service's OpenID Connect endpoints through (its fixed prefix /au
 {{- end -}}
 {{- end -}}
 
-{{/* Whether a service takes the client address from X-Forwarded-For: (list $ value); a
-boolean value wins, null follows ingress.enabled (behind the chart's Ingress). */}}
-{{- define "aurumai.trustForwardedFor" -}}
-{{- $root := index . 0 -}}
-{{- $value := index . 1 -}}
-{{- if kindIs "bool" $value -}}
-{{- $value -}}
-{{- else -}}
-{{- $root.Values.ingress.enabled -}}
+{{/* The networks whose X-Forwarded-For entries the gateway and auth trust, comma-separated:
+ingress.trustedProxies behind the chart's Ingress, none without it. */}}
+{{- define "aurumai.trustedProxies" -}}
+{{- if .Values.ingress.enabled -}}
+{{- join "," .Values.ingress.trustedProxies -}}
 {{- end -}}
 {{- end -}}
 
@@ -427,6 +423,9 @@ its own database role with its password from a file, TLS to the database, logs a
   value: "0.0.0.0"
 - name: AURUM_HTTP__PORT
   value: {{ .port | quote }}
+# /metrics apart from the API, so the monitoring NetworkPolicy opens this port alone.
+- name: AURUM_HTTP__METRICS_PORT
+  value: {{ $root.Values.metrics.port | quote }}
 - name: AURUM_HTTP__SHUTDOWN_TIMEOUT_S
   value: {{ $root.Values.common.shutdownTimeoutSeconds | quote }}
 - name: AURUM_TELEMETRY__LOG_FORMAT

@@ -158,12 +158,13 @@ impl Application {
         let background = vec![tokio::spawn(upkeep(state.clone(), Duration::from_secs(30)))];
         let readiness = Readiness::default().with(Arc::new(PgHealth::new(pool)));
         let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
-        let ops = Ops::new(
+        let mut ops = Ops::new(
             readiness,
             registry,
             http_metrics,
             config.http.body_limit_bytes,
         );
+        let metrics = ops.metrics_listener(&config.http.host, config.http.metrics_port)?;
         let server = aurum_http::start(
             move || {
                 App::new()
@@ -178,7 +179,7 @@ impl Application {
         )?;
         tracing::info!(port, issuer = %config.auth.issuer, "auth service listening");
         Ok(Self {
-            server: RunningServer::new(server, port, background),
+            server: RunningServer::new(server, port, background).with_metrics(metrics),
         })
     }
 

@@ -144,7 +144,7 @@ impl Caller {
                     .record(
                         EventKind::AccessDenied,
                         self.subject(),
-                        &Origin::of(req, state.settings.trust_forwarded_for),
+                        &Origin::of(req, &state.settings.trusted_proxies),
                     )
                     .await;
                 Err(Problem::new(

@@ -1,14 +1,20 @@
-//! Brute-force protection: failed sign-ins are counted per account and per client address;
-//! past a threshold sign-in is locked for a while, the lock doubling with each further failure
-//! (up to a ceiling). The state lives in the database so every replica sees it.
+//! Brute-force protection: failed sign-ins are counted per account *and address* and per
+//! address; past a threshold sign-in is locked for a while, the lock doubling with each further
+//! failure (up to a ceiling). The state lives in the database so every replica sees it.
+//!
+//! The account lock is per address so that nobody can lock an administrator out by failing in
+//! their name: the guesser locks only themselves. Guessing one account from many addresses is
+//! bounded by each address's own lock (and the gateway's per-address limit).
 
 use std::sync::Arc;
 
 use aurum_ports::auth::LoginAttemptStore;
 use aurum_ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
 
 use crate::config::BruteForceSettings;
+use crate::crypto;
 
 #[derive(Debug, Clone)]
 pub struct BruteForce {
@@ -16,8 +22,21 @@ pub struct BruteForce {
     settings: BruteForceSettings,
 }
 
-fn user_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
+/// Whose sign-in is attempted: a known account by its id (however its name was typed: case
+/// folding in Rust and in PostgreSQL differ, the id does not), or a name no account has,
+/// kept only as a digest (it may be a password typed in the wrong field).
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    Known(Uuid),
+    Unknown(&'a str),
+}
+
+fn account_key(account: Account<'_>, ip: Option<&str>) -> String {
+    let who = match account {
+        Account::Known(id) => id.to_string(),
+        Account::Unknown(typed) => format!("unknown:{}", crypto::sha256_hex(&typed.to_lowercase())),
+    };
+    format!("user:{who}@{}", ip.unwrap_or("-"))
 }
 
 fn ip_key(ip: &str) -> String {
@@ -29,15 +48,16 @@ impl BruteForce {
         Self { store, settings }
     }
 
-    /// Until when sign-in is locked for this account or address, if it is now.
+    /// Until when sign-in is locked for this account from this address, or for the address,
+    /// if it is now.
     pub async fn locked_until(
         &self,
-        username: &str,
+        account: Account<'_>,
         ip: Option<&str>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = Utc::now();
         let mut until = None;
-        let mut keys = vec![user_key(username)];
+        let mut keys = vec![account_key(account, ip)];
         keys.extend(ip.map(ip_key));
         for key in keys {
             if let Some(state) = self.store.attempt_state(&key).await? {
@@ -72,7 +92,7 @@ impl BruteForce {
     /// Counts a failure; returns the lock it caused, if any.
     pub async fn failed(
         &self,
-        username: &str,
+        account: Account<'_>,
         ip: Option<&str>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = Utc::now();
@@ -82,7 +102,7 @@ impl BruteForce {
         let user_lock = self.lock_after(self.settings.user_max_failures, now);
         let s = self
             .store
-            .record_failure(&user_key(username), now, window_start, &user_lock)
+            .record_failure(&account_key(account, ip), now, window_start, &user_lock)
             .await?;
         locked = locked.max(s.locked_until.filter(|l| *l > now));
         if let Some(ip) = ip {
@@ -96,9 +116,31 @@ impl BruteForce {
         Ok(locked)
     }
 
-    /// A successful sign-in clears the account's count (not the address's: one good password
-    /// must not reset an address that is guessing others).
-    pub async fn succeeded(&self, username: &str) -> Result<(), StoreError> {
-        self.store.clear_failures(&user_key(username)).await
+    /// A successful sign-in clears the account's count from this address (not the address's:
+    /// one good password must not reset an address that is guessing others).
+    pub async fn succeeded(&self, user: Uuid, ip: Option<&str>) -> Result<(), StoreError> {
+        self.store
+            .clear_failures(&account_key(Account::Known(user), ip))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{account_key, Account};
+    use uuid::Uuid;
+
+    #[test]
+    fn an_account_is_keyed_by_its_id_and_the_address_and_a_typed_name_never_verbatim() {
+        let id = Uuid::new_v4();
+        let here = account_key(Account::Known(id), Some("203.0.113.7"));
+        assert_eq!(here, format!("user:{id}@203.0.113.7"));
+        assert_ne!(here, account_key(Account::Known(id), Some("198.51.100.1")));
+        let typed = account_key(Account::Unknown("Hunter2-Password"), Some("203.0.113.7"));
+        assert!(!typed.to_lowercase().contains("hunter2"), "{typed}");
+        assert_eq!(
+            typed,
+            account_key(Account::Unknown("hunter2-password"), Some("203.0.113.7"))
+        );
     }
 }

@@ -79,8 +79,10 @@ pub struct AuthSettings {
     /// How long a request waits for a turn before it is answered 503 (busy).
     #[serde(default = "default_hash_wait_ms")]
     pub hash_wait_ms: u64,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of auth (ingress controller, gateway): the client address is the
+    /// rightmost `X-Forwarded-For` entry that is not one of them. Empty: the peer.
+    #[serde(default)]
+    pub trusted_proxies: aurum_http::TrustedProxies,
     /// Encrypts signing keys at rest (AES-256-GCM) when set; at least 32 bytes.
     #[serde(default, serialize_with = "ser_secret")]
     pub key_encryption_key: Option<SecretString>,
@@ -208,7 +210,7 @@ impl Default for AuthConfig {
                 min_password_len: 12,
                 max_concurrent_hashes: default_max_concurrent_hashes(),
                 hash_wait_ms: default_hash_wait_ms(),
-                trust_forwarded_for: false,
+                trusted_proxies: Default::default(),
                 key_encryption_key: None,
                 brute_force: BruteForceSettings {
                     user_max_failures: 5,
@@ -320,13 +322,17 @@ impl AuthConfig {
                 "must be at least lockout_s".into(),
             );
         }
-        if let Some(k) = &s.key_encryption_key {
-            if k.expose_secret().len() < MIN_KEY_BYTES {
-                bad(
-                    "auth.key_encryption_key",
-                    format!("must be at least {} bytes", MIN_KEY_BYTES),
-                );
-            }
+        match &s.key_encryption_key {
+            Some(k) if k.expose_secret().len() < MIN_KEY_BYTES => bad(
+                "auth.key_encryption_key",
+                format!("must be at least {} bytes", MIN_KEY_BYTES),
+            ),
+            // Signing keys would lie in the database in the clear.
+            None if production => bad(
+                "auth.key_encryption_key",
+                "is required in production (signing keys are encrypted at rest)".into(),
+            ),
+            _ => {}
         }
         if let Some(a) = &s.bootstrap_admin {
             if aurum_domain::TenantId::parse(&a.tenant).is_err() {
@@ -430,6 +436,27 @@ mod tests {
         c.profile = Profile::Dev;
         c.auth.issuer = "http://auth.example.com".into();
         assert!(!c.problems().iter().any(|p| p.key == "auth.issuer"));
+    }
+
+    #[test]
+    fn production_requires_a_key_encryption_key_of_32_bytes() {
+        let mut c = AuthConfig {
+            profile: Profile::Production,
+            ..AuthConfig::default()
+        };
+        let kek_problem = |c: &AuthConfig| {
+            c.problems()
+                .iter()
+                .any(|p| p.key == "auth.key_encryption_key")
+        };
+        assert!(kek_problem(&c), "production without a key-encryption key");
+        c.auth.key_encryption_key = Some(SecretString::from("short".to_owned()));
+        assert!(kek_problem(&c));
+        c.auth.key_encryption_key = Some(SecretString::from("k".repeat(32)));
+        assert!(!kek_problem(&c));
+        c.profile = Profile::Dev;
+        c.auth.key_encryption_key = None;
+        assert!(!kek_problem(&c), "development may keep keys in the clear");
     }
 
     #[test]

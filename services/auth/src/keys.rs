@@ -17,6 +17,7 @@ use aurum_ports::StoreError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use hkdf::Hkdf;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
@@ -31,7 +32,10 @@ pub const MIN_ROTATION_INTERVAL: Duration = Duration::from_secs(60);
 /// The most keys the JWKS publishes: the signing one and those whose tokens may still be
 /// valid. About 0.5 KiB each, far below the verifiers' 256 KiB limit.
 pub const MAX_PUBLISHED_KEYS: usize = 4;
-const ENCRYPTED_PREFIX: &str = "enc:v1:";
+/// Sealed under the HKDF-derived key (what `seal` writes).
+const SEALED_V2: &str = "enc:v2:";
+/// Sealed under the bare SHA-256 of the secret, before the KDF: still opened, never written.
+const SEALED_V1: &str = "enc:v1:";
 /// A replica looks for keys another replica added at most this often on an unknown `kid`.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -96,10 +100,32 @@ struct Loaded {
     at: Instant,
 }
 
+/// The AES-256-GCM keys derived from `auth.key_encryption_key`.
+#[derive(Clone, Copy)]
+struct Kek {
+    /// HKDF-SHA256 (RFC 5869) of the secret: seals and opens `enc:v2:`.
+    current: [u8; 32],
+    /// SHA-256 of the secret: opens `enc:v1:` keys sealed before the KDF, until they expire.
+    legacy: [u8; 32],
+}
+
+impl Kek {
+    fn derive(secret: &SecretString) -> Self {
+        let ikm = secret.expose_secret().as_bytes();
+        let mut current = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+        let _ = Hkdf::<Sha256>::new(Some(b"aurum-auth key-encryption-key"), ikm)
+            .expand(b"aes-256-gcm signing keys v2", &mut current);
+        let mut legacy = [0u8; 32];
+        legacy.copy_from_slice(&Sha256::digest(ikm));
+        Self { current, legacy }
+    }
+}
+
 /// The published key set and the current signing key.
 pub struct KeyRing {
     store: Arc<dyn SigningKeyStore>,
-    kek: Option<[u8; 32]>,
+    kek: Option<Kek>,
     /// How long after its retirement a key may still have valid tokens out there.
     max_token_lifetime: chrono::Duration,
     loaded: RwLock<Loaded>,
@@ -123,12 +149,7 @@ impl KeyRing {
         key_encryption_key: Option<&SecretString>,
         max_token_lifetime: Duration,
     ) -> Self {
-        let kek = key_encryption_key.map(|k| {
-            let digest = Sha256::digest(k.expose_secret().as_bytes());
-            let mut out = [0u8; 32];
-            out.copy_from_slice(&digest);
-            out
-        });
+        let kek = key_encryption_key.map(Kek::derive);
         Self {
             store,
             kek,
@@ -165,7 +186,7 @@ impl KeyRing {
     async fn add_signing_key(&self, now: DateTime<Utc>) -> Result<String, KeyError> {
         // RSA generation takes tens of milliseconds of CPU: not on an HTTP worker.
         let kek = self.kek;
-        let record = tokio::task::spawn_blocking(move || generate(kek.as_ref(), now))
+        let record = tokio::task::spawn_blocking(move || generate(kek.map(|k| k.current), now))
             .await
             .map_err(crypto)??;
         let kid = record.kid.clone();
@@ -253,15 +274,7 @@ impl KeyRing {
     }
 
     fn load(&self, r: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
-        let pem = match r.private_key.strip_prefix(ENCRYPTED_PREFIX) {
-            Some(sealed) => {
-                let kek = self.kek.as_ref().ok_or_else(|| {
-                    KeyError::Crypto("key is encrypted but no key_encryption_key is set".into())
-                })?;
-                open(kek, sealed)?
-            }
-            None => r.private_key.as_bytes().to_vec(),
-        };
+        let pem = unseal(self.kek.as_ref(), &r.private_key)?;
         let rsa = PKey::private_key_from_pem(&pem)
             .and_then(|k| k.rsa())
             .map_err(crypto)?;
@@ -279,7 +292,22 @@ impl KeyRing {
     }
 }
 
-/// AES-256-GCM: `enc:v1:` + base64(nonce ‖ tag ‖ ciphertext).
+/// A stored private key as PEM: sealed (either version) or, without a key-encryption key at
+/// the time, as it is.
+fn unseal(kek: Option<&Kek>, stored: &str) -> Result<Vec<u8>, KeyError> {
+    let sealed = [(SEALED_V2, false), (SEALED_V1, true)]
+        .into_iter()
+        .find_map(|(prefix, legacy)| stored.strip_prefix(prefix).map(|b| (b, legacy)));
+    let Some((body, legacy)) = sealed else {
+        return Ok(stored.as_bytes().to_vec());
+    };
+    let kek = kek.ok_or_else(|| {
+        KeyError::Crypto("key is encrypted but no key_encryption_key is set".into())
+    })?;
+    open(if legacy { &kek.legacy } else { &kek.current }, body)
+}
+
+/// AES-256-GCM: `enc:v2:` + base64(nonce ‖ tag ‖ ciphertext).
 fn seal(kek: &[u8; 32], plain: &[u8]) -> Result<String, KeyError> {
     let nonce: [u8; 12] = rand::random();
     let mut tag = [0u8; 16];
@@ -296,7 +324,7 @@ fn seal(kek: &[u8; 32], plain: &[u8]) -> Result<String, KeyError> {
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&tag);
     out.extend_from_slice(&ct);
-    Ok(format!("{ENCRYPTED_PREFIX}{}", STANDARD.encode(out)))
+    Ok(format!("{SEALED_V2}{}", STANDARD.encode(out)))
 }
 
 fn open(kek: &[u8; 32], sealed: &str) -> Result<Vec<u8>, KeyError> {
@@ -345,7 +373,7 @@ fn seconds_until(t: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     u64::try_from((t - now).num_seconds()).unwrap_or(0).max(1)
 }
 
-fn generate(kek: Option<&[u8; 32]>, now: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
+fn generate(kek: Option<[u8; 32]>, now: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
     let rsa = Rsa::generate(RSA_BITS).map_err(crypto)?;
     let n = URL_SAFE_NO_PAD.encode(rsa.n().to_vec());
     let e = URL_SAFE_NO_PAD.encode(rsa.e().to_vec());
@@ -357,7 +385,7 @@ fn generate(kek: Option<&[u8; 32]>, now: DateTime<Utc>) -> Result<SigningKeyReco
         .map_err(crypto)?;
     let pem = String::from_utf8(pem).map_err(crypto)?;
     let private_key = match kek {
-        Some(kek) => seal(kek, pem.as_bytes())?,
+        Some(kek) => seal(&kek, pem.as_bytes())?,
         None => pem,
     };
     Ok(SigningKeyRecord {
@@ -381,8 +409,42 @@ mod tests {
     fn sealed_keys_open_only_with_their_key() {
         let kek = [7u8; 32];
         let sealed = seal(&kek, b"private").unwrap_or_default();
-        let body = sealed.strip_prefix(ENCRYPTED_PREFIX).unwrap_or_default();
+        let body = sealed.strip_prefix(SEALED_V2).unwrap_or_default();
         assert_eq!(open(&kek, body).ok().as_deref(), Some(&b"private"[..]));
         assert!(open(&[8u8; 32], body).is_err());
+    }
+
+    #[test]
+    fn the_sealing_key_is_derived_with_hkdf_not_a_bare_digest() {
+        let secret = SecretString::from("k".repeat(40));
+        let kek = Kek::derive(&secret);
+        assert_ne!(kek.current, kek.legacy);
+        assert_eq!(
+            kek.legacy[..],
+            Sha256::digest("k".repeat(40).as_bytes())[..]
+        );
+        // Deterministic (every replica derives the same key), and another secret differs.
+        assert_eq!(Kek::derive(&secret).current, kek.current);
+        assert_ne!(
+            Kek::derive(&SecretString::from("j".repeat(40))).current,
+            kek.current
+        );
+    }
+
+    #[test]
+    fn keys_sealed_before_the_kdf_still_open_and_new_ones_are_v2() {
+        let kek = Kek::derive(&SecretString::from("k".repeat(40)));
+        let new = seal(&kek.current, b"new").unwrap_or_default();
+        assert!(new.starts_with(SEALED_V2));
+        // What the previous version wrote: the same envelope under the bare digest.
+        let old = seal(&kek.legacy, b"old")
+            .unwrap_or_default()
+            .replacen(SEALED_V2, SEALED_V1, 1);
+        assert_eq!(unseal(Some(&kek), &new).ok().as_deref(), Some(&b"new"[..]));
+        assert_eq!(unseal(Some(&kek), &old).ok().as_deref(), Some(&b"old"[..]));
+        assert!(unseal(None, &new).is_err());
+        let other = Kek::derive(&SecretString::from("j".repeat(40)));
+        assert!(unseal(Some(&other), &new).is_err());
+        assert_eq!(unseal(None, "PEM").ok().as_deref(), Some(&b"PEM"[..]));
     }
 }

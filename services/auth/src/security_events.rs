@@ -86,8 +86,8 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub fn of(req: &HttpRequest, trust_forwarded_for: bool) -> Self {
-        let ip = aurum_http::client_ip(req, trust_forwarded_for).map(|ip| ip.to_string());
+    pub fn of(req: &HttpRequest, trusted: &aurum_http::TrustedProxies) -> Self {
+        let ip = aurum_http::client_ip(req, trusted).map(|ip| ip.to_string());
         let user_agent = req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

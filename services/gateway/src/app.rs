@@ -16,7 +16,7 @@ use aurum_postgres::audit::PgAuditStore;
 use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 use url::Url;
 
-use crate::audit::{self, AuditSink};
+use crate::audit::AuditSink;
 use crate::config::{CorsSettings, GatewayConfig, Upstream};
 use crate::metrics::GatewayMetrics;
 use crate::openapi;
@@ -134,11 +134,6 @@ impl Application {
                 metrics.clone(),
             );
             background.push(writer);
-            background.push(tokio::spawn(audit::retain(
-                Arc::clone(&audit_store),
-                config.audit.retention_days,
-                Duration::from_secs(config.audit.retention_interval_s.max(60)),
-            )));
             sink
         } else {
             AuditSink::disabled(metrics.clone())
@@ -196,12 +191,13 @@ impl Application {
         let doc = web::Data::new(doc);
         let docs_page = web::Data::new(openapi::DocsPage(openapi::docs_html()));
         let (listener, port) = aurum_http::bind(&config.http.host, config.http.port)?;
-        let ops = Ops::new(
+        let mut ops = Ops::new(
             readiness,
             registry,
             http_metrics,
             config.http.body_limit_bytes,
         );
+        let metrics = ops.metrics_listener(&config.http.host, config.http.metrics_port)?;
         let cors_settings = config.cors.clone();
         let server = aurum_http::start(
             move || {
@@ -251,7 +247,7 @@ impl Application {
         )?;
         tracing::info!(port, "gateway listening");
         Ok(Self {
-            server: RunningServer::new(server, port, background),
+            server: RunningServer::new(server, port, background).with_metrics(metrics),
         })
     }
 

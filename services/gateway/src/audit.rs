@@ -127,17 +127,6 @@ async fn write_loop(
     }
 }
 
-/// Deletes entries older than `days`, every `every`.
-pub async fn retain(store: Arc<dyn AuditStore>, days: u32, every: Duration) {
-    loop {
-        match store.apply_retention(days).await {
-            Ok(deleted) => tracing::info!(deleted, days, "audit retention applied"),
-            Err(e) => tracing::warn!(error = %e, "audit retention failed"),
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     pub actor: Option<String>,

@@ -76,12 +76,11 @@ pub struct RateLimitSettings {
     /// Per client IP, for calls without a valid token and for the OpenID Connect endpoints
     /// passed through to the auth service (`/auth/...`).
     pub per_ip_anonymous: Limit,
-    /// Key the per-IP limit on the first address of `X-Forwarded-For` instead of the
-    /// connection's peer. Only when the gateway is reachable through a proxy alone that
-    /// replaces that header with the client's address (ingress-nginx does unless
-    /// `use-forwarded-headers` is on); otherwise clients could pick their own key.
+    /// The proxies in front of the gateway (the ingress controller): the per-IP limit keys on
+    /// the rightmost `X-Forwarded-For` entry that is not one of them, so a client cannot pick
+    /// its own key by writing the header. Empty: the connection's peer.
     #[serde(default)]
-    pub trust_forwarded_for: bool,
+    pub trusted_proxies: aurum_http::TrustedProxies,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,10 +93,9 @@ pub struct CorsSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditSettings {
     pub enabled: bool,
-    /// Entries older than this are deleted (an anchor keeps the chain verifiable).
+    /// Entries older than this are deleted by `aurum-gateway audit-retention`, which runs as
+    /// the migration role (an anchor keeps the chain verifiable).
     pub retention_days: u32,
-    /// How often retention runs.
-    pub retention_interval_s: u64,
     /// Entries waiting for the writer; past this they are dropped and counted.
     pub queue_capacity: usize,
     /// Entries written per transaction at most.
@@ -152,7 +150,7 @@ impl Default for GatewayConfig {
                     requests: 60,
                     per_s: 60,
                 },
-                trust_forwarded_for: false,
+                trusted_proxies: Default::default(),
             },
             cors: CorsSettings {
                 allowed_origins: vec!["http://localhost:3000".into()],
@@ -161,7 +159,6 @@ impl Default for GatewayConfig {
             audit: AuditSettings {
                 enabled: true,
                 retention_days: 365,
-                retention_interval_s: 3_600,
                 queue_capacity: 10_000,
                 batch_max: 512,
                 linger_ms: 100,

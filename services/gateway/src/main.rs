@@ -1,4 +1,4 @@
-//! `aurum-gateway`: `serve` (default) or `migrate`.
+//! `aurum-gateway`: `serve` (default), `migrate` or `audit-retention`.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,9 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema and roles, then exit.
     Migrate,
+    /// Delete audit entries older than `audit.retention_days`, then exit. Runs as the
+    /// migration role (database.admin_user): the gateway's own role may not delete history.
+    AuditRetention,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Some(Command::Migrate) => {
             let applied = aurum_postgres::audit::migrate(&config.database).await?;
             tracing::info!(?applied, "database migrated");
+        }
+        Some(Command::AuditRetention) => {
+            let days = config.audit.retention_days;
+            let deleted = aurum_postgres::audit::apply_retention(&config.database, days).await?;
+            tracing::info!(deleted, days, "audit retention applied");
         }
         _ => {
             if migrate_first {

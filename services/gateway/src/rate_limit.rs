@@ -102,7 +102,7 @@ pub struct RateLimits {
     principal: Limiter,
     tenant: Limiter,
     ip: Limiter,
-    trust_forwarded_for: bool,
+    trusted_proxies: aurum_http::TrustedProxies,
     metrics: GatewayMetrics,
 }
 
@@ -112,7 +112,7 @@ impl std::fmt::Debug for RateLimits {
             .field("principal", &self.principal.limit)
             .field("tenant", &self.tenant.limit)
             .field("ip", &self.ip.limit)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -123,7 +123,7 @@ impl RateLimits {
             principal: Limiter::new(settings.per_principal),
             tenant: Limiter::new(settings.per_tenant),
             ip: Limiter::new(settings.per_ip_anonymous),
-            trust_forwarded_for: settings.trust_forwarded_for,
+            trusted_proxies: settings.trusted_proxies.clone(),
             metrics,
         }
     }
@@ -151,7 +151,7 @@ impl RateLimits {
     pub fn check_ip(&self, req: &HttpRequest) -> Result<Allowance, Limited> {
         self.ip
             .check(
-                &aurum_http::client_ip(req, self.trust_forwarded_for)
+                &aurum_http::client_ip(req, &self.trusted_proxies)
                     .map(|ip| ip.to_string())
                     .unwrap_or_default(),
                 Scope::Ip,

@@ -223,12 +223,13 @@ impl Application {
             body_limit_bytes: config.http.body_limit_bytes,
             features: feed,
         });
-        let ops = Ops::new(
+        let mut ops = Ops::new(
             readiness,
             registry,
             http_metrics,
             config.http.body_limit_bytes,
         );
+        let metrics = ops.metrics_listener(&config.http.host, config.http.metrics_port)?;
         let server = aurum_http::start(
             move || {
                 App::new()
@@ -252,7 +253,7 @@ impl Application {
         )?;
         tracing::info!(port, "ingestion service listening");
         Ok(Self {
-            server: RunningServer::new(server, port, background),
+            server: RunningServer::new(server, port, background).with_metrics(metrics),
             consumer,
             inbound: Some(in_tx),
             pipeline,

@@ -146,12 +146,13 @@ impl Application {
             max_model_bytes: settings.max_model_bytes,
         });
         let esg = web::Data::from(esg);
-        let ops = Ops::new(
+        let mut ops = Ops::new(
             readiness,
             registry,
             http_metrics,
             config.http.body_limit_bytes,
         );
+        let metrics = ops.metrics_listener(&config.http.host, config.http.metrics_port)?;
         let server = aurum_http::start(
             move || {
                 App::new()
@@ -176,7 +177,7 @@ impl Application {
         )?;
         tracing::info!(port, "prediction service listening");
         Ok(Self {
-            server: RunningServer::new(server, port, background),
+            server: RunningServer::new(server, port, background).with_metrics(metrics),
         })
     }
 

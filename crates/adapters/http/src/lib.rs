@@ -18,10 +18,10 @@ pub use certificates::{
     earliest_not_after, register_certificate_expiry, CertificateExpiry, CertificateMetricError,
     PemError,
 };
-pub use client_addr::client_ip;
+pub use client_addr::{client_ip, TrustedProxies, TrustedProxyError};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
-pub use ops::{bind, ListenError, Ops};
+pub use ops::{bind, ListenError, MetricsServer, Ops};
 pub use problem::{json_config, payload_config, read_body, Problem};
 pub use request_id::{request_context, RequestId};
 pub use server::{start, RunningServer};

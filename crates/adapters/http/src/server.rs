@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest};
 use actix_web::{App, HttpServer};
 use tokio::task::JoinHandle;
 
-use crate::ListenError;
+use crate::{ListenError, MetricsServer};
 
 /// Starts `app` on `listener`: signals are handled by [`RunningServer`] (not by actix), and
 /// in-flight requests get `shutdown_timeout_s` to finish on shutdown.
@@ -46,6 +46,7 @@ pub struct RunningServer {
     port: u16,
     server: Server,
     handle: ServerHandle,
+    metrics: Option<MetricsServer>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -53,6 +54,7 @@ impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
             .field("port", &self.port)
+            .field("metrics", &self.metrics)
             .field("background_tasks", &self.background.len())
             .finish()
     }
@@ -65,12 +67,24 @@ impl RunningServer {
             port,
             server,
             handle,
+            metrics: None,
             background,
         }
     }
 
+    /// Runs and stops the listener of `/metrics` (when it has one) with the API's.
+    pub fn with_metrics(mut self, metrics: Option<MetricsServer>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when it is apart from the API's.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.port)
     }
 
     /// Serves until SIGINT/SIGTERM (or the server stops), then lets in-flight requests finish.
@@ -86,10 +100,19 @@ impl RunningServer {
         drain: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let server = tokio::spawn(self.server);
+        let metrics = self.metrics.map(|m| {
+            let handle = m.server.handle();
+            tokio::spawn(m.server);
+            handle
+        });
         crate::shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight work");
         self.handle.stop(true).await;
         drain.await;
+        // Scraped until the end, so the last figures of the drain are seen.
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         for t in self.background {
             t.abort();
         }

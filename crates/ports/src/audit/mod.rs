@@ -67,7 +67,4 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
         query: &AuditQuery,
     ) -> Result<Vec<AuditEntry>, StoreError>;
     async fn verify(&self, tenant: &TenantId) -> Result<ChainVerification, StoreError>;
-    /// Deletes entries older than `days`, keeping an anchor so that the rest still verifies.
-    /// Returns how many were deleted.
-    async fn apply_retention(&self, days: u32) -> Result<u64, StoreError>;
 }

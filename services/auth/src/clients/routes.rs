@@ -121,7 +121,7 @@ async fn delete(
         .record(
             EventKind::ClientDeleted,
             who,
-            &Origin::of(&req, state.settings.trust_forwarded_for),
+            &Origin::of(&req, &state.settings.trusted_proxies),
         )
         .await;
     Ok(HttpResponse::NoContent().finish())
@@ -215,7 +215,7 @@ async fn create(
                 .record(
                     EventKind::ClientCreated,
                     who,
-                    &Origin::of(&req, state.settings.trust_forwarded_for),
+                    &Origin::of(&req, &state.settings.trusted_proxies),
                 )
                 .await;
             let mut body = view(&record);

@@ -145,7 +145,7 @@ async fn provision(
         .record(
             EventKind::DeviceProvisioned,
             caller.subject(),
-            &Origin::of(&req, state.settings.trust_forwarded_for),
+            &Origin::of(&req, &state.settings.trusted_proxies),
         )
         .await;
     let mut body = view(&provisioned.device);
@@ -172,7 +172,7 @@ async fn revoke(
         .record(
             EventKind::DeviceRevoked,
             caller.subject(),
-            &Origin::of(&req, state.settings.trust_forwarded_for),
+            &Origin::of(&req, &state.settings.trusted_proxies),
         )
         .await;
     Ok(HttpResponse::Ok().json(view(&device)))
@@ -195,7 +195,7 @@ async fn certificate(
         .record(
             EventKind::DeviceCertificateIssued,
             caller.subject(),
-            &Origin::of(&req, state.settings.trust_forwarded_for),
+            &Origin::of(&req, &state.settings.trusted_proxies),
         )
         .await;
     Ok(HttpResponse::Created().json(json!({

@@ -108,7 +108,7 @@ pub async fn start(
     req: HttpRequest,
     provider: web::Path<String>,
 ) -> HttpResponse {
-    let origin = Origin::of(&req, state.settings.trust_forwarded_for);
+    let origin = Origin::of(&req, &state.settings.trusted_proxies);
     let Some(upstream) = state.federation.provider(&provider) else {
         return page(StatusCode::NOT_FOUND, "Unknown identity provider.");
     };
@@ -204,7 +204,7 @@ pub async fn callback(
     req: HttpRequest,
     provider: web::Path<String>,
 ) -> HttpResponse {
-    let origin = Origin::of(&req, state.settings.trust_forwarded_for);
+    let origin = Origin::of(&req, &state.settings.trusted_proxies);
     let Some(upstream) = state.federation.provider(&provider) else {
         return page(StatusCode::NOT_FOUND, "Unknown identity provider.");
     };

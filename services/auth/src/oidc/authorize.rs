@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::client_auth::Params;
 use super::SCOPES;
 use crate::app::AppState;
+use crate::brute_force::Account;
 use crate::crypto;
 use crate::security_events::{EventKind, Origin, Subject};
 use crate::tokens::{LoginFormClaims, Tokens};
@@ -21,7 +22,7 @@ use crate::tokens::{LoginFormClaims, Tokens};
 const CSRF_COOKIE: &str = "aurum_login_csrf";
 
 /// An error page for requests that cannot be sent back to the client (RFC 6749 §4.1.2.1:
-/// unknown client or redirect URI).
+/// unknown client or redirect URI; or a client whose redirect URIs a tenant registered).
 fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in error</title></head>\
@@ -173,11 +174,21 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             "The redirect URI is not registered for this client.",
         );
     }
-    // From here on, errors go back to the client.
+    // From here on, errors go back to the client (RFC 6749 §4.1.2.1), but only to addresses
+    // the platform configured: a tenant's admin registers any URI, and sending an unsigned-in
+    // visitor there would make this page an open redirector. Their clients get the error
+    // here instead, before anyone has signed in.
     let tokens = &state.tokens;
     let st = p.get("state");
     let fail = |error: &str, description: &str| {
-        redirect_error(tokens, redirect_uri, st, error, description)
+        if client.seeded {
+            redirect_error(tokens, redirect_uri, st, error, description)
+        } else {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("The application's sign-in request is invalid ({error}: {description})."),
+            )
+        }
     };
     if p.get("request").is_some() {
         return fail("request_not_supported", "request objects are not supported");
@@ -376,7 +387,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             );
         }
     };
-    let origin = Origin::of(&req, state.settings.trust_forwarded_for);
+    let origin = Origin::of(&req, &state.settings.trusted_proxies);
     let user = match check_credentials(&state, username, password, &origin).await {
         Ok(u) => u,
         Err(Refusal::Unavailable) => {
@@ -465,13 +476,19 @@ async fn check_credentials(
         Ok(u) => u.filter(|u| u.anonymised_at.is_none()),
         Err(e) => return Err(unavailable(e)),
     };
+    // The account's own name, never what was typed: a failed sign-in's "username" is at times
+    // a password typed into the wrong field.
     let subject = Subject {
         tenant: user.as_ref().map(|u| u.tenant.as_str().to_owned()),
         user_id: user.as_ref().map(|u| u.id),
-        username: Some(username.clone()),
+        username: user.as_ref().map(|u| u.username.clone()),
         client_id: None,
     };
-    match state.brute_force.locked_until(&username, ip).await {
+    let account = match &user {
+        Some(u) => Account::Known(u.id),
+        None => Account::Unknown(&username),
+    };
+    match state.brute_force.locked_until(account, ip).await {
         Ok(Some(_)) => {
             state
                 .events
@@ -500,7 +517,7 @@ async fn check_credentials(
         .map_err(|_| Refusal::Unavailable)?;
     match (ok, user) {
         (true, Some(user)) => {
-            if let Err(e) = state.brute_force.succeeded(&username).await {
+            if let Err(e) = state.brute_force.succeeded(user.id, ip).await {
                 tracing::warn!(error = %e, "cannot clear failed sign-ins");
             }
             state
@@ -514,7 +531,7 @@ async fn check_credentials(
                 .events
                 .record(EventKind::LoginFailed, subject.clone(), origin)
                 .await;
-            match state.brute_force.failed(&username, ip).await {
+            match state.brute_force.failed(account, ip).await {
                 Ok(Some(_)) => {
                     state
                         .events

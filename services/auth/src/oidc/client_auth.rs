@@ -124,7 +124,7 @@ pub async fn authenticate(
     p: &Params,
     allow_public: bool,
 ) -> Result<ClientRecord, OAuthError> {
-    let origin = Origin::of(req, state.settings.trust_forwarded_for);
+    let origin = Origin::of(req, &state.settings.trusted_proxies);
     let Some(creds) = presented(req, p)? else {
         return Err(OAuthError::invalid_client(
             "client authentication is required",

@@ -55,7 +55,7 @@ pub async fn rotate(
         .record(
             EventKind::KeyRotated,
             caller.subject(),
-            &Origin::of(&req, state.settings.trust_forwarded_for),
+            &Origin::of(&req, &state.settings.trusted_proxies),
         )
         .await;
     Ok(HttpResponse::Ok().json(json!({ "kid": kid })))

@@ -107,7 +107,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
                     username: None,
                     client_id: Some(c.aud.clone()),
                 },
-                &Origin::of(&req, state.settings.trust_forwarded_for),
+                &Origin::of(&req, &state.settings.trusted_proxies),
             )
             .await;
     }

@@ -226,7 +226,7 @@ async fn code_grant(
                         client_id: Some(c.client_id.clone()),
                         ..Subject::default()
                     },
-                    &Origin::of(req, state.settings.trust_forwarded_for),
+                    &Origin::of(req, &state.settings.trusted_proxies),
                 )
                 .await;
             return Err(OAuthError::invalid_grant(
@@ -364,7 +364,7 @@ async fn refresh_grant(
                         client_id: Some(r.client_id.clone()),
                         ..Subject::default()
                     },
-                    &Origin::of(req, state.settings.trust_forwarded_for),
+                    &Origin::of(req, &state.settings.trusted_proxies),
                 )
                 .await;
             return Err(OAuthError::invalid_grant(

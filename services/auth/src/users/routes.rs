@@ -95,7 +95,7 @@ fn check_display_name(n: &Option<String>) -> Result<(), Problem> {
 }
 
 fn origin(state: &AppState, req: &HttpRequest) -> Origin {
-    Origin::of(req, state.settings.trust_forwarded_for)
+    Origin::of(req, &state.settings.trusted_proxies)
 }
 
 async fn list(

@@ -220,3 +220,57 @@ async fn the_login_page_has_security_headers_and_refuses_a_form_without_its_cook
     let r = app.post_login(&form, ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 400);
 }
+
+/// A tenant's admin may register any redirect URI, so errors of that client's authorization
+/// requests, which anyone can provoke without signing in, must not send the browser there:
+/// that would make the sign-in page an open redirector. Clients the platform configured still
+/// get their errors back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_of_a_tenant_registered_client_are_shown_not_redirected() {
+    let app = spawn_app().await;
+    let admin = app.admin_tokens().await.access_token;
+    let r = app
+        .client
+        .post(app.url("/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({
+            "client_id": "acme-portal",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": [REDIRECT],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    // No PKCE challenge: an error, shown here.
+    let r = app
+        .client
+        .get(app.authorize_url("acme-portal", None, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("invalid_request"), "{page}");
+
+    // The same request for the configured client goes back to it.
+    let r = app
+        .client
+        .get(app.authorize_url(WEB_CLIENT, None, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // A valid request of the tenant's client still reaches the sign-in form.
+    let (_, challenge) = pkce();
+    let r = app
+        .client
+        .get(app.authorize_url("acme-portal", Some(&challenge), &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -237,8 +237,23 @@ impl TestApp {
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url("/authorize/login"))
+        self.post_login_via(form, username, password, None).await
+    }
+
+    /// The sign-in form posted through a proxy that appended `forwarded_for` to
+    /// `X-Forwarded-For` (the app must trust 127.0.0.1 as a proxy for it to count).
+    pub async fn post_login_via(
+        &self,
+        form: &LoginForm,
+        username: &str,
+        password: &str,
+        forwarded_for: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/authorize/login"));
+        if let Some(hop) = forwarded_for {
+            request = request.header("x-forwarded-for", hop);
+        }
+        request
             .header("cookie", &form.cookie)
             .form(&[
                 ("request", form.request.as_str()),

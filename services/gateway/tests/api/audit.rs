@@ -169,6 +169,61 @@ async fn tampering_is_detected_and_the_gateway_role_cannot_rewrite_history() {
     assert_eq!(v["valid"], false, "{v}");
 }
 
+/// What a compromised gateway could do with its own database role to hide its tracks: drop
+/// the chain and rebuild a forged one, move a head back over entries it then overwrites, or
+/// delete history through retention. Each is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_role_can_neither_drop_the_chain_nor_move_its_head_nor_run_retention() {
+    let app = spawn_app().await;
+    let viewer = app.token("viewer");
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/machines", &viewer).await.status(), 200);
+    }
+    app.audit_entries(3).await;
+    let gateway = |sql: &'static str| app.db.as_role("aurumai_gateway", sql);
+    for sql in [
+        "DROP TABLE audit.entries",
+        "DROP TABLE audit.chains CASCADE",
+        "DROP SCHEMA audit CASCADE",
+        "ALTER TABLE audit.entries DISABLE TRIGGER entries_extend_the_head",
+        "TRUNCATE audit.entries",
+        "UPDATE audit.chains SET last_seq = 1",
+        "DELETE FROM audit.chains",
+        "INSERT INTO audit.chains (tenant_id, last_seq, last_hash, anchor_hash) \
+         VALUES ('forged', 0, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'))",
+        "SELECT audit.apply_retention(1)",
+    ] {
+        let refused = gateway(sql).await;
+        let e = refused.expect_err(sql);
+        assert!(
+            e.contains("permission denied") || e.contains("must be owner"),
+            "{sql}: {e}"
+        );
+    }
+    // An entry that does not extend the head (a rewrite of seq 1, or a gap) is refused too.
+    for seq in [1, 99] {
+        let sql = format!(
+            "INSERT INTO audit.entries (tenant_id, seq, actor, action, resource, outcome, \
+             request_id, at, prev_hash, hash) VALUES ('{TENANT}', {seq}, 'x', 'GET', '/', 200, \
+             'r', now(), decode(repeat('00', 32), 'hex'), decode(repeat('11', 32), 'hex'))"
+        );
+        let e = app
+            .db
+            .as_role("aurumai_gateway", &sql)
+            .await
+            .expect_err(&sql);
+        assert!(e.contains("does not extend the chain head"), "{e}");
+    }
+    let admin = app.token("admin");
+    let v: Value = app
+        .get("/api/v1/audit/verify", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["valid"], true, "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_old_entries_and_keeps_the_chain_verifiable() {
     let app = spawn_app().await;
@@ -189,7 +244,10 @@ async fn retention_deletes_old_entries_and_keeps_the_chain_verifiable() {
     store.append(&old).await.unwrap();
     store.append(&new).await.unwrap();
     assert!(store.verify(&tenant).await.unwrap().valid);
-    let deleted = store.apply_retention(365).await.unwrap();
+    // As the migration role: the gateway's own may not (above).
+    let deleted = aurum_postgres::audit::apply_retention(&app.db.settings("aurumai_gateway"), 365)
+        .await
+        .unwrap();
     assert_eq!(deleted, 5);
     let v = store.verify(&tenant).await.unwrap();
     assert!(v.valid, "{v:?}");

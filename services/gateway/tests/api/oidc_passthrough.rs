@@ -64,8 +64,9 @@ impl Stack {
         a.http.port = 0;
         a.database = db.settings("aurumai_auth");
         a.auth.issuer = issuer.clone();
-        // Behind the gateway: the client's address is the first of X-Forwarded-For.
-        a.auth.trust_forwarded_for = true;
+        // Behind the gateway (on loopback here): the client's address is the rightmost entry
+        // of X-Forwarded-For that is not the gateway's.
+        a.auth.trusted_proxies = aurum_http::TrustedProxies::parse(["127.0.0.1"]).unwrap();
         a.auth.bootstrap_admin = Some(BootstrapAdmin {
             tenant: TENANT.into(),
             username: ADMIN.into(),
@@ -329,12 +330,13 @@ async fn a_client_credentials_token_from_the_gateway_is_accepted_by_the_gateway(
     assert_eq!(i["iss"], s.issuer, "{i}");
 
     // A wrong secret: the service's 401 and its challenge pass unchanged, and the service
-    // records the client's address from X-Forwarded-For.
+    // records the client's address from X-Forwarded-For: the entry the ingress appended (this
+    // test plays the ingress), not the one the client wrote to its left.
     let r = s
         .client
         .post(s.url("/auth/token"))
         .basic_auth(SERVICE, Some("not-the-secret"))
-        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-forwarded-for", "198.51.100.250, 203.0.113.7")
         .header("user-agent", "oidc-passthrough-test")
         .form(&[("grant_type", "client_credentials")])
         .send()

@@ -2,15 +2,16 @@
 //!
 //! Each entry stores `hash = sha256(prev_hash || canonical(entry))` where the canonical form
 //! is every field (tenant, seq, actor, action, resource, outcome, request id, time in
-//! microseconds) as a 4-byte big-endian length followed by its UTF-8 bytes. Writers lock the
-//! tenant's chain head, so replicas append in turn.
+//! microseconds) as a 4-byte big-endian length followed by its UTF-8 bytes. Writers of a
+//! tenant take turns under an advisory lock; the head is the schema owner's, advanced by its
+//! trigger only by an entry that links to it, so the gateway's role can append and nothing else.
 
 use async_trait::async_trait;
 use aurum_domain::TenantId;
 use aurum_ports::audit::{AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry};
 use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bytea, Nullable, SmallInt, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
@@ -179,20 +180,27 @@ impl AuditStore for PgAuditStore {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
             for tenant in tenants {
+                // Writers of one tenant take turns; the head itself is the schema owner's,
+                // advanced by its trigger as each entry is inserted.
                 diesel::sql_query(
-                    "INSERT INTO audit.chains (tenant_id, last_seq, last_hash, anchor_seq, anchor_hash) \
-                     VALUES ($1, 0, $2, 0, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                    "SELECT pg_advisory_xact_lock(hashtextextended('audit.chain:' || $1, 0))",
                 )
                 .bind::<Text, _>(tenant.as_str())
-                .bind::<Bytea, _>(GENESIS.as_slice())
                 .execute(conn)
                 .await?;
                 let head: Head = diesel::sql_query(
-                    "SELECT last_seq, last_hash FROM audit.chains WHERE tenant_id = $1 FOR UPDATE",
+                    "SELECT last_seq, last_hash FROM audit.chains WHERE tenant_id = $1",
                 )
                 .bind::<Text, _>(tenant.as_str())
                 .get_result(conn)
-                .await?;
+                .await
+                .or_else(|e| match e {
+                    diesel::result::Error::NotFound => Ok(Head {
+                        last_seq: 0,
+                        last_hash: GENESIS.to_vec(),
+                    }),
+                    e => Err(e),
+                })?;
                 let mut seq = head.last_seq;
                 let mut prev = head.last_hash;
                 let mut rows = Columns::default();
@@ -222,14 +230,6 @@ impl AuditStore for PgAuditStore {
                 .bind::<Array<Timestamptz>, _>(&rows.at)
                 .bind::<Array<Bytea>, _>(&rows.prev_hash)
                 .bind::<Array<Bytea>, _>(&rows.hash)
-                .execute(conn)
-                .await?;
-                diesel::sql_query(
-                    "UPDATE audit.chains SET last_seq = $2, last_hash = $3 WHERE tenant_id = $1",
-                )
-                .bind::<Text, _>(tenant.as_str())
-                .bind::<BigInt, _>(seq)
-                .bind::<Bytea, _>(prev.as_slice())
                 .execute(conn)
                 .await?;
             }
@@ -328,20 +328,5 @@ impl AuditStore for PgAuditStore {
             first_broken_seq: broken,
             anchor_seq: Some(head.anchor_seq),
         })
-    }
-
-    async fn apply_retention(&self, days: u32) -> Result<u64, StoreError> {
-        #[derive(QueryableByName)]
-        struct Deleted {
-            #[diesel(sql_type = BigInt)]
-            deleted: i64,
-        }
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let r: Deleted = diesel::sql_query("SELECT audit.apply_retention($1) AS deleted")
-            .bind::<Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
-            .get_result(&mut conn)
-            .await
-            .map_err(store_error)?;
-        Ok(u64::try_from(r.deleted).unwrap_or(0))
     }
 }

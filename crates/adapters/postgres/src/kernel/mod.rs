@@ -7,6 +7,7 @@ mod migrate;
 mod pool_metrics;
 
 pub use connect::{certificate_files, connect_pool, PgPool, PoolError};
+pub(crate) use connect::{connect_one, As};
 pub use health::PgHealth;
 pub(crate) use migrate::migrate_context;
 pub use migrate::{MigrateError, SERVICE_ROLES};
