@@ -81,6 +81,26 @@ pub fn check_username(u: &str) -> Result<(), String> {
         .ok_or_else(|| "username: 1 to 200 printable characters without spaces".into())
 }
 
+/// A username as a tenant's admin creates it: `<name>@<tenant>`, a bare name qualified with
+/// the caller's tenant. Usernames are unique across tenants (sign-in asks for a username only),
+/// so a name any tenant could pick would tell by its conflict that another tenant has it; a
+/// name carrying the tenant can only conflict within that tenant.
+pub fn tenant_username(typed: &str, tenant: &TenantId) -> Result<String, String> {
+    check_username(typed)?;
+    let qualified = match typed.rsplit_once('@') {
+        None => format!("{typed}@{tenant}"),
+        Some((name, domain)) if !name.is_empty() && domain.eq_ignore_ascii_case(tenant.as_str()) => {
+            format!("{name}@{tenant}")
+        }
+        Some(_) => {
+            return Err(format!(
+                "username: <name>@{tenant}, or a bare name, which becomes one"
+            ))
+        }
+    };
+    check_username(&qualified).map(|()| qualified)
+}
+
 pub fn check_password(p: &str, min_len: usize) -> Result<(), String> {
     let n = p.chars().count();
     if n < min_len {
@@ -118,4 +138,37 @@ pub async fn anonymise(
             .await;
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_username;
+    use aurum_domain::TenantId;
+    use proptest::prelude::*;
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn a_bare_name_takes_the_tenant_and_another_tenants_name_is_refused() {
+        assert_eq!(tenant_username("olga", &acme()).as_deref(), Ok("olga@acme"));
+        assert_eq!(tenant_username("olga@ACME", &acme()).as_deref(), Ok("olga@acme"));
+        assert!(tenant_username("olga@globex", &acme()).is_err());
+        assert!(tenant_username("olga@example.com", &acme()).is_err());
+        assert!(tenant_username("@acme", &acme()).is_err());
+        assert!(tenant_username("", &acme()).is_err());
+    }
+
+    proptest! {
+        /// Whatever is typed, what is created ends in the caller's tenant: it cannot collide
+        /// with a name of another tenant.
+        #[test]
+        fn every_created_name_ends_in_the_callers_tenant(typed in "\\PC{0,40}") {
+            if let Ok(name) = tenant_username(&typed, &acme()) {
+                prop_assert!(name.ends_with("@acme"), "{name}");
+                prop_assert!(name.chars().count() <= 200);
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{anonymise, check_password, check_username, store_problem};
+use super::{anonymise, check_password, store_problem, tenant_username};
 use crate::app::AppState;
 use crate::bearer::Caller;
 use crate::clients::parse_tenant_roles;
@@ -149,7 +149,7 @@ async fn create(
 ) -> Result<HttpResponse, Problem> {
     let tenant = caller.require(&state, Role::Admin, &req).await?;
     let b = body.into_inner();
-    check_username(&b.username).map_err(Problem::unprocessable)?;
+    let username = tenant_username(&b.username, &tenant).map_err(Problem::unprocessable)?;
     check_password(&b.password, state.settings.min_password_len).map_err(Problem::unprocessable)?;
     check_email(&b.email)?;
     check_display_name(&b.display_name)?;
@@ -161,7 +161,7 @@ async fn create(
     let user = NewUser {
         id: Uuid::new_v4(),
         tenant,
-        username: b.username,
+        username,
         display_name: b.display_name,
         email: b.email,
         password_hash: hash,

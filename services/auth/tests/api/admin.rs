@@ -36,7 +36,7 @@ async fn an_admin_manages_the_users_of_their_tenant() {
     assert_eq!(u["display_name"], "Olga V.");
 
     // The new user signs in with the new role in the token.
-    let t = app.sign_in("olga", "olga-password").await;
+    let t = app.sign_in("olga@acme", "olga-password").await;
     assert_eq!(claims_of(&t.access_token)["roles"], json!(["viewer"]));
 
     // Duplicate usernames, short passwords and unknown roles are refused.
@@ -89,7 +89,7 @@ async fn viewers_and_operators_cannot_manage_users_or_clients() {
     app.create_user(&admin, "otto", &["operator"]).await;
     for name in ["vera", "otto"] {
         let t = app
-            .sign_in(name, &format!("{name}-password"))
+            .sign_in(&format!("{name}@acme"), &format!("{name}-password"))
             .await
             .access_token;
         assert_eq!(app.get_with(&t, "/v1/users").await.status(), 403, "{name}");
@@ -151,22 +151,7 @@ async fn another_tenants_users_and_clients_are_not_found() {
     let acme_admin = app.admin_tokens().await.access_token;
     let acme_user = app.create_user(&acme_admin, "alice", &["viewer"]).await;
 
-    // A second tenant with its own admin, bootstrapped by a second replica's config.
-    let mut globex = app.config.clone();
-    globex.http.port = 0;
-    globex.auth.clients.clear();
-    globex.auth.bootstrap_admin = Some(aurum_auth::config::BootstrapAdmin {
-        tenant: "globex".into(),
-        username: "admin@globex".into(),
-        password: secrecy::SecretString::from("globex-admin-password".to_owned()),
-        platform_admin: false,
-    });
-    start(globex).await;
-    let globex_admin = app
-        .sign_in("admin@globex", "globex-admin-password")
-        .await
-        .access_token;
-    assert_eq!(claims_of(&globex_admin)["tenant"], "globex");
+    let globex_admin = second_tenant_admin(&app).await;
 
     let id = acme_user["id"].as_str().unwrap();
     let path = format!("/v1/users/{id}");
@@ -228,7 +213,7 @@ async fn another_tenants_users_and_clients_are_not_found() {
     let form = app
         .login_form(&app.authorize_url("globex-app", Some(&challenge), &[]))
         .await;
-    let r = app.post_login(&form, "alice", "alice-password").await;
+    let r = app.post_login(&form, "alice@acme", "alice-password").await;
     assert_eq!(r.status(), 303);
     let q = query_of(r.headers()["location"].to_str().unwrap());
     assert_eq!(q["error"], "access_denied");
@@ -379,4 +364,59 @@ async fn the_configured_platform_operator_holds_the_role_in_its_tokens() {
     assert_eq!(claims_of(&t)["tenant"], TENANT);
     // Still its own tenant's admin.
     assert_eq!(app.get_with(&t, "/v1/users").await.status(), 200);
+}
+
+/// A second tenant, globex, with its own admin (bootstrapped by a second replica's config):
+/// that admin's access token.
+async fn second_tenant_admin(app: &TestApp) -> String {
+    let mut globex = app.config.clone();
+    globex.http.port = 0;
+    globex.auth.clients.clear();
+    globex.auth.bootstrap_admin = Some(aurum_auth::config::BootstrapAdmin {
+        tenant: "globex".into(),
+        username: "admin@globex".into(),
+        password: secrecy::SecretString::from("globex-admin-password".to_owned()),
+        platform_admin: false,
+    });
+    start(globex).await;
+    let globex_admin = app
+        .sign_in("admin@globex", "globex-admin-password")
+        .await
+        .access_token;
+    assert_eq!(claims_of(&globex_admin)["tenant"], "globex");
+    globex_admin
+}
+
+/// Usernames are unique across tenants, so an admin creating a name that another tenant has
+/// would learn of it from a conflict. Names are created `<name>@<tenant>`: two tenants' admins
+/// each create their "carol", and neither can create a name of the other's tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_user_tells_nothing_of_another_tenants_usernames() {
+    let app = spawn_app().await;
+    let acme_admin = app.admin_tokens().await.access_token;
+    let globex_admin = second_tenant_admin(&app).await;
+    let create = |token: &str, username: &str| {
+        app.client
+            .post(app.url("/v1/users"))
+            .bearer_auth(token)
+            .json(&json!({"username": username, "password": "long-enough-password", "roles": []}))
+            .send()
+    };
+    let r = create(&acme_admin, "carol").await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["username"], "carol@acme");
+    let r = create(&globex_admin, "carol").await.unwrap();
+    assert_eq!(r.status(), 201, "globex learnt that acme has a carol");
+    assert_eq!(r.json::<Value>().await.unwrap()["username"], "carol@globex");
+    // Another tenant's name is refused for its form, whether it exists or not.
+    for name in ["carol@acme", "nobody@acme"] {
+        let r = create(&globex_admin, name).await.unwrap();
+        assert_eq!(r.status(), 422, "{name}");
+    }
+    // Within the tenant a conflict is still a conflict, however it is spelt.
+    let r = create(&acme_admin, "CAROL@acme").await.unwrap();
+    assert_eq!(r.status(), 409);
+    // The created user signs in with the whole name.
+    let t = app.sign_in("carol@globex", "long-enough-password").await;
+    assert_eq!(claims_of(&t.access_token)["tenant"], "globex");
 }

@@ -154,7 +154,7 @@ impl DeviceApp {
         let name = format!("user-{}", roles.join("-"));
         self.app.create_user(&admin, &name, roles).await;
         self.app
-            .sign_in(&name, &format!("{name}-password"))
+            .sign_in(&format!("{name}@acme"), &format!("{name}-password"))
             .await
             .access_token
     }

@@ -10,12 +10,12 @@ async fn a_user_exports_their_data_and_erasure_anonymises_and_revokes() {
     let admin = app.admin_tokens().await.access_token;
     let u = app.create_user(&admin, "erin", &["operator"]).await;
     let id = u["id"].as_str().unwrap().to_owned();
-    let t = app.sign_in("erin", "erin-password").await;
+    let t = app.sign_in("erin@acme", "erin-password").await;
 
     let r = app.get_with(&t.access_token, "/v1/me/export").await;
     assert_eq!(r.status(), 200);
     let export: Value = r.json().await.unwrap();
-    assert_eq!(export["profile"]["username"], "erin");
+    assert_eq!(export["profile"]["username"], "erin@acme");
     assert_eq!(export["profile"]["email"], "erin@example.com");
     assert_eq!(export["roles"], serde_json::json!(["operator"]));
     let sessions = export["refresh_tokens"].as_array().unwrap();
@@ -80,7 +80,7 @@ async fn a_user_exports_their_data_and_erasure_anonymises_and_revokes() {
         .login_form(&app.authorize_url(WEB_CLIENT, Some(&challenge), &[]))
         .await;
     assert_eq!(
-        app.post_login(&form, "erin", "erin-password")
+        app.post_login(&form, "erin@acme", "erin-password")
             .await
             .status(),
         401
@@ -99,7 +99,7 @@ async fn an_admin_erases_a_user_of_their_tenant() {
     let app = spawn_app().await;
     let admin = app.admin_tokens().await.access_token;
     let u = app.create_user(&admin, "fred", &["viewer"]).await;
-    let t = app.sign_in("fred", "fred-password").await;
+    let t = app.sign_in("fred@acme", "fred-password").await;
     let id = u["id"].as_str().unwrap();
     let r = app
         .client
