@@ -207,10 +207,25 @@ for component in ("gateway", "ingestion", "prediction", "auth"):
                 f"{component}: every pod of the monitoring namespace may scrape"
         else:
             assert metrics_port not in ports, f"{component}: {rule['from']} reaches the metrics port"
+# The production values put the four services in the mesh (mutual TLS between them, the JWKS
+# fetch included) and no Job, whose sidecar would never let it finish.
+meshed = {}
+for d in yaml.safe_load_all(open(f"{out}/production.yaml")):
+    if not d or d["kind"] not in ("Deployment", "StatefulSet", "Job", "CronJob"):
+        continue
+    spec = d["spec"]["jobTemplate"]["spec"] if d["kind"] == "CronJob" else d["spec"]
+    meta = spec["template"]["metadata"]
+    component = meta["labels"]["app.kubernetes.io/component"]
+    meshed[component] = meta.get("annotations", {}).get("linkerd.io/inject") == "enabled"
+for component in ("gateway", "ingestion", "prediction", "auth"):
+    assert meshed.get(component), f"production: {component} is not in the mesh"
+for component in ("migrate", "audit-retention"):
+    assert component in meshed and not meshed[component], f"production: {component} is in the mesh"
 PY
 printf '    issuer https://<host>/auth in every service and the migration Job, JWKS and token URLs internal;\n'
 printf '    X-Forwarded-For trusted behind the ingress only, and switched off on request;\n'
-printf '    the monitoring namespace'"'"'s Prometheus pods reach the metrics port alone\n'
+printf '    the monitoring namespace'"'"'s Prometheus pods reach the metrics port alone;\n'
+printf '    production: the four services in the mesh (mutual TLS), no Job\n'
 
 # --- 6: canaries -------------------------------------------------------------------------------
 log "canaries: values and manifests that must be refused"
