@@ -265,9 +265,12 @@ init_broker_state() {
     local state="${MQTT_DIR}/dynamic-security.json"
     [[ -s "${state}" ]] && return 0
     log "creating the broker's administrator and ingestion accounts"
-    AURUM_BROKER_ADMIN_PASSWORD="$(secret broker-admin)" \
-        AURUM_BROKER_INGESTION_PASSWORD="$(secret broker-ingestion)" \
-        python3 "${AURUMAI_ROOT}/deploy/mosquitto/dynsec-init.py" "${state}" \
+    # The chart's own init script: the same first state here as in a cluster.
+    secret broker-admin >/dev/null
+    secret broker-ingestion >/dev/null
+    python3 "${AURUMAI_ROOT}/helm/aurumai/files/dynsec-init.py" "${state}" \
+        --admin-user aurum-admin --admin-password-file "${SECRETS_DIR}/broker-admin" \
+        --ingestion-user aurum-ingestion --ingestion-password-file "${SECRETS_DIR}/broker-ingestion" \
         || die "cannot write ${state}"
 }
 

@@ -15,7 +15,9 @@ pub mod ingestion;
 #[cfg(feature = "prediction")]
 pub mod prediction;
 
-pub use kernel::{activity, catalogue, downsampling, features, identity, ids, machine, telemetry};
+pub use kernel::{
+    activity, catalogue, downsampling, features, identity, ids, machine, run_to_failure, telemetry,
+};
 
 pub use activity::{rate_unit_integral, Activity, ActivityError, ActivityUnit, RateIntegrator};
 pub use catalogue::{MetricSpec, Unit};
@@ -27,4 +29,5 @@ pub use features::{
 pub use identity::{Role, UnknownRole};
 pub use ids::{IdError, MachineId, MetricName, SiteId, TenantId};
 pub use machine::{Machine, MachineType, NewMachine};
+pub use run_to_failure::RunPhase;
 pub use telemetry::{Reading, Seq, TelemetryMessage};

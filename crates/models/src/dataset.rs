@@ -18,40 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 use crate::window::{catalogue_metrics, WindowSettings};
 
-/// The label columns `aurum-sim dataset` writes before the metric columns.
-pub const LABEL_COLUMNS: [&str; 7] = [
-    "run_id",
-    "machine_id",
-    "machine_type",
-    "seq",
-    "ts",
-    "phase",
-    "time_to_failure_h",
-];
-
-/// Where a machine was in its run when a sample was taken (ground truth).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunPhase {
-    Normal,
-    Drift,
-    /// Broken down and under repair: the machine is stopped.
-    Failure,
-}
-
-impl std::str::FromStr for RunPhase {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "normal" => Ok(RunPhase::Normal),
-            "drift" => Ok(RunPhase::Drift),
-            "failure" => Ok(RunPhase::Failure),
-            other => Err(format!(
-                "unknown phase {other:?}; known: normal, drift, failure"
-            )),
-        }
-    }
-}
+pub use aurum_domain::run_to_failure::{RunPhase, LABEL_COLUMNS};
 
 /// One feature vector with its ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

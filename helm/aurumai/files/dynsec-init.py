@@ -11,8 +11,8 @@ does not exist yet (a new volume), it writes one holding exactly two accounts:
 An existing state file is left alone: the plugin keeps it up to date (devices added since,
 changed passwords). Passwords are read from the files the chart mounts from its Secret, never
 from the command line or the environment. The plugin stores salted PBKDF2-SHA512 hashes, as
-`mosquitto_ctrl dynsec init` does. deploy/mosquitto/dynsec-init.py does the same for the
-local demo.
+`mosquitto_ctrl dynsec init` does. The local demo (deploy/scripts/demo.sh) runs this same
+script.
 """
 
 import argparse

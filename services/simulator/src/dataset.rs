@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use aurum_domain::run_to_failure::LABEL_COLUMNS;
 use aurum_domain::MachineType;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -14,17 +15,6 @@ use crate::error::SimError;
 use crate::fleet::{self, MachineInfo};
 use crate::labels::{csv_field, format_hours, format_ts};
 use crate::machine::{run_id, Sample, SimMachine};
-
-/// The label columns of a dataset, before the metric columns.
-pub const LABEL_COLUMNS: [&str; 7] = [
-    "run_id",
-    "machine_id",
-    "machine_type",
-    "seq",
-    "ts",
-    "phase",
-    "time_to_failure_h",
-];
 
 /// What to generate.
 #[derive(Debug, Clone)]

@@ -10,34 +10,7 @@ use rand::Rng;
 
 use crate::noise::uniform;
 
-/// Where a machine is in its run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// Healthy operation around the type's operating point.
-    Normal,
-    /// A fault develops: wear grows from 0 to 1.
-    Drift,
-    /// Broken down: vibration and temperature spike, the machine stops until repaired.
-    Failure,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::Normal, Phase::Drift, Phase::Failure];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Normal => "normal",
-            Phase::Drift => "drift",
-            Phase::Failure => "failure",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use aurum_domain::RunPhase;
 
 /// Ranges (simulated hours) the phase durations of a run are drawn from, uniformly.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,13 +94,13 @@ impl RunPlan {
         self.failure_at_h() + self.repair_h
     }
 
-    pub fn phase_at(&self, t_h: f64) -> Phase {
+    pub fn phase_at(&self, t_h: f64) -> RunPhase {
         if t_h < self.normal_h {
-            Phase::Normal
+            RunPhase::Normal
         } else if t_h < self.failure_at_h() {
-            Phase::Drift
+            RunPhase::Drift
         } else {
-            Phase::Failure
+            RunPhase::Failure
         }
     }
 }
@@ -147,7 +120,7 @@ pub fn wear_curve(frac: f64, growth: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Condition {
     pub run_index: u32,
-    pub phase: Phase,
+    pub phase: RunPhase,
     /// 0 in normal, growing to 1 at the breakdown, 1 during failure.
     pub wear: f64,
     /// Simulated hours until the breakdown; 0 once broken down.
@@ -183,7 +156,7 @@ impl Lifecycle {
         self.plan.index
     }
 
-    pub fn phase(&self) -> Phase {
+    pub fn phase(&self) -> RunPhase {
         self.plan.phase_at(self.t_h)
     }
 
@@ -191,19 +164,19 @@ impl Lifecycle {
         let phase = self.phase();
         let failure_at = self.plan.failure_at_h();
         let wear = match phase {
-            Phase::Normal => 0.0,
-            Phase::Drift => wear_curve(
+            RunPhase::Normal => 0.0,
+            RunPhase::Drift => wear_curve(
                 (self.t_h - self.plan.normal_h) / self.plan.drift_h,
                 self.params.wear_growth,
             ),
-            Phase::Failure => 1.0,
+            RunPhase::Failure => 1.0,
         };
         Condition {
             run_index: self.plan.index,
             phase,
             wear,
             time_to_failure_h: (failure_at - self.t_h).max(0.0),
-            hours_since_failure: if phase == Phase::Failure {
+            hours_since_failure: if phase == RunPhase::Failure {
                 self.t_h - failure_at
             } else {
                 0.0
@@ -222,9 +195,9 @@ impl Lifecycle {
         let before = self.phase();
         let t = self.t_h + dt_h;
         match before {
-            Phase::Normal if t >= self.plan.failure_at_h() => self.t_h = self.plan.normal_h,
-            Phase::Drift if t >= self.plan.end_h() => self.t_h = self.plan.failure_at_h(),
-            Phase::Failure if t >= self.plan.end_h() => {
+            RunPhase::Normal if t >= self.plan.failure_at_h() => self.t_h = self.plan.normal_h,
+            RunPhase::Drift if t >= self.plan.end_h() => self.t_h = self.plan.failure_at_h(),
+            RunPhase::Failure if t >= self.plan.end_h() => {
                 self.plan = RunPlan::draw(self.plan.index.saturating_add(1), &self.params, rng);
                 self.t_h = 0.0;
                 return true;
@@ -273,9 +246,9 @@ mod tests {
             }
         }
         assert!(restarted);
-        assert_eq!(seen, Phase::ALL.to_vec());
+        assert_eq!(seen, RunPhase::ALL.to_vec());
         assert_eq!(life.run_index(), 1);
-        assert_eq!(life.phase(), Phase::Normal);
+        assert_eq!(life.phase(), RunPhase::Normal);
     }
 
     #[test]
@@ -300,6 +273,6 @@ mod tests {
         while !life.advance(100.0, &mut rng) {
             phases.push(life.phase());
         }
-        assert_eq!(phases, Phase::ALL.to_vec());
+        assert_eq!(phases, RunPhase::ALL.to_vec());
     }
 }

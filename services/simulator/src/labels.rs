@@ -113,7 +113,7 @@ impl LabelFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::degradation::Phase;
+    use aurum_domain::RunPhase;
 
     #[test]
     fn header_and_row() {
@@ -123,7 +123,7 @@ mod tests {
             .with_timezone(&Utc);
         let label = Label {
             run_index: 2,
-            phase: Phase::Drift,
+            phase: RunPhase::Drift,
             time_to_failure_h: 1.5,
         };
         w.write("TRUCK-21", 7, ts, &label).unwrap();

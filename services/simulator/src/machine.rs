@@ -5,14 +5,16 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::degradation::{Lifecycle, LifecycleParams, Phase};
+use aurum_domain::RunPhase;
+
+use crate::degradation::{Lifecycle, LifecycleParams};
 use crate::profiles::{Metrics, OperatingState};
 
 /// Ground truth for one message.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Label {
     pub run_index: u32,
-    pub phase: Phase,
+    pub phase: RunPhase,
     /// Simulated hours until the run's breakdown; 0 during failure.
     pub time_to_failure_h: f64,
 }

@@ -7,7 +7,9 @@
 use aurum_domain::MachineType;
 use rand::Rng;
 
-use crate::degradation::{Condition, Phase};
+use aurum_domain::RunPhase;
+
+use crate::degradation::Condition;
 use crate::noise::{gaussian, lag, mean_reverting_step, uniform};
 
 /// The readings of one message, in catalogue order.
@@ -23,7 +25,7 @@ pub fn vibration_factor(wear: f64) -> f64 {
 
 /// A transient that is `peak` at the breakdown and decays with time constant `tau_h`.
 fn breakdown_spike(c: &Condition, peak: f64, tau_h: f64) -> f64 {
-    if c.phase == Phase::Failure {
+    if c.phase == RunPhase::Failure {
         peak * (-c.hours_since_failure / tau_h).exp()
     } else {
         0.0
@@ -143,7 +145,7 @@ fn truck_payload<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 impl TruckState {
     fn sample<R: Rng + ?Sized>(&mut self, c: &Condition, dt_h: f64, rng: &mut R) -> Metrics {
         let w = c.wear;
-        if c.phase == Phase::Failure {
+        if c.phase == RunPhase::Failure {
             // Stopped where it broke down; the duty cycle restarts empty after repair.
             self.loaded = false;
             self.leg_remaining_h = truck_leg_h(false, rng);
@@ -208,7 +210,7 @@ impl TruckState {
 impl MillState {
     fn sample<R: Rng + ?Sized>(&mut self, c: &Condition, dt_h: f64, rng: &mut R) -> Metrics {
         let w = c.wear;
-        if c.phase == Phase::Failure {
+        if c.phase == RunPhase::Failure {
             self.bearing_c = lag(self.bearing_c, AMBIENT_C, 0.8, dt_h);
             return vec![
                 ("rpm", 0.0),
@@ -253,7 +255,7 @@ impl MillState {
 impl BoilerState {
     fn sample<R: Rng + ?Sized>(&mut self, c: &Condition, dt_h: f64, rng: &mut R) -> Metrics {
         let w = c.wear;
-        if c.phase == Phase::Failure {
+        if c.phase == RunPhase::Failure {
             // The feed-water pump seized: the burner trips, the drum depressurises and cools,
             // the flue fills with air.
             self.steam_c = lag(self.steam_c, AMBIENT_C, 0.6, dt_h);
@@ -312,7 +314,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
-    fn condition(phase: Phase, wear: f64) -> Condition {
+    fn condition(phase: RunPhase, wear: f64) -> Condition {
         Condition {
             run_index: 0,
             phase,
@@ -327,7 +329,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         for t in MachineType::ALL {
             let mut state = OperatingState::new(t, &mut rng);
-            for phase in Phase::ALL {
+            for phase in RunPhase::ALL {
                 let m = state.sample(&condition(phase, 0.5), 1.0 / 60.0, &mut rng);
                 let names: Vec<_> = m.iter().map(|(n, _)| *n).collect();
                 let expected: Vec<_> = t.catalogue().iter().map(|s| s.name).collect();
@@ -342,7 +344,7 @@ mod tests {
         let mut state = OperatingState::new(MachineType::HaulTruck, &mut rng);
         let (mut loaded, mut empty) = (Vec::new(), Vec::new());
         for _ in 0..5_000 {
-            let m = state.sample(&condition(Phase::Normal, 0.0), 1.0 / 60.0, &mut rng);
+            let m = state.sample(&condition(RunPhase::Normal, 0.0), 1.0 / 60.0, &mut rng);
             let get = |k: &str| m.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).unwrap();
             let load = get("load_tons");
             assert!(load < 5.0 || (210.0..=370.0).contains(&load), "load {load}");
@@ -362,7 +364,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         for t in MachineType::ALL {
             let mut state = OperatingState::new(t, &mut rng);
-            let m = state.sample(&condition(Phase::Failure, 1.0), 0.01, &mut rng);
+            let m = state.sample(&condition(RunPhase::Failure, 1.0), 0.01, &mut rng);
             for key in [
                 "rpm",
                 "speed_kmh",

@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // helpers of tests, not #[test] functions
 
-use aurum_domain::{MachineId, MachineType};
-use aurum_simulator::degradation::{Condition, LifecycleParams, Phase};
+use aurum_domain::{MachineId, MachineType, RunPhase};
+use aurum_simulator::degradation::{Condition, LifecycleParams};
 use aurum_simulator::machine::{Sample, SimMachine};
 use aurum_simulator::profiles::OperatingState;
 use chrono::{TimeDelta, Utc};
@@ -15,8 +15,8 @@ fn machine_type() -> impl Strategy<Value = MachineType> {
     prop::sample::select(MachineType::ALL.to_vec())
 }
 
-fn phase() -> impl Strategy<Value = Phase> {
-    prop::sample::select(Phase::ALL.to_vec())
+fn phase() -> impl Strategy<Value = RunPhase> {
+    prop::sample::select(RunPhase::ALL.to_vec())
 }
 
 fn new_machine(t: MachineType, seed: u64) -> SimMachine {
@@ -65,9 +65,9 @@ fn mean_vibration(t: MachineType, wear: f64, seed: u64, n: usize) -> f64 {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut state = OperatingState::new(t, &mut rng);
     let phase = if wear > 0.0 {
-        Phase::Drift
+        RunPhase::Drift
     } else {
-        Phase::Normal
+        RunPhase::Normal
     };
     let c = Condition {
         run_index: 0,
@@ -96,7 +96,7 @@ proptest! {
     #[test]
     fn every_value_of_a_run_is_plausible(t in machine_type(), seed in any::<u64>(), dt_s in 5.0f64..900.0) {
         let run = first_run(t, seed, dt_s);
-        for phase in Phase::ALL {
+        for phase in RunPhase::ALL {
             prop_assert!(run.iter().any(|s| s.label.phase == phase), "{} never in {}", t, phase);
         }
         for sample in &run {
@@ -136,7 +136,7 @@ proptest! {
     fn time_to_failure_counts_down_to_zero(t in machine_type(), seed in any::<u64>(), dt_s in 5.0f64..900.0) {
         let run = first_run(t, seed, dt_s);
         let dt_h = dt_s / 3600.0;
-        let rank = |p: Phase| Phase::ALL.iter().position(|q| *q == p).unwrap_or(0);
+        let rank = |p: RunPhase| RunPhase::ALL.iter().position(|q| *q == p).unwrap_or(0);
         for pair in run.windows(2) {
             let (a, b) = (&pair[0].label, &pair[1].label);
             prop_assert!(rank(a.phase) <= rank(b.phase), "phase went back from {} to {}", a.phase, b.phase);
@@ -148,11 +148,11 @@ proptest! {
             prop_assert_eq!(pair[1].seq, pair[0].seq + 1);
         }
         for s in &run {
-            prop_assert_eq!(s.label.time_to_failure_h == 0.0, s.label.phase == Phase::Failure);
+            prop_assert_eq!(s.label.time_to_failure_h == 0.0, s.label.phase == RunPhase::Failure);
         }
-        let last_before = run.iter().rev().find(|s| s.label.phase != Phase::Failure);
+        let last_before = run.iter().rev().find(|s| s.label.phase != RunPhase::Failure);
         prop_assert!(last_before.is_some_and(|s| s.label.time_to_failure_h <= dt_h + 1e-9));
-        prop_assert_eq!(run.last().map(|s| s.label.phase), Some(Phase::Failure));
+        prop_assert_eq!(run.last().map(|s| s.label.phase), Some(RunPhase::Failure));
     }
 
     /// Late in drift, vibration is clearly above normal (averaged over many samples).
@@ -173,7 +173,7 @@ fn late_drift_vibration_in_whole_runs() {
             let run = first_run(t, seed, 30.0);
             let drift: Vec<&Sample> = run
                 .iter()
-                .filter(|s| s.label.phase == Phase::Drift)
+                .filter(|s| s.label.phase == RunPhase::Drift)
                 .collect();
             let vib = |s: &Sample| {
                 s.metrics
@@ -184,7 +184,7 @@ fn late_drift_vibration_in_whole_runs() {
             };
             normal.extend(
                 run.iter()
-                    .filter(|s| s.label.phase == Phase::Normal)
+                    .filter(|s| s.label.phase == RunPhase::Normal)
                     .map(vib),
             );
             late.extend(drift[drift.len() * 9 / 10..].iter().map(|s| vib(s)));
@@ -207,7 +207,7 @@ fn breakdown_spikes_then_stops() {
         let get = |s: &Sample, k: &str| s.metrics.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         let first_failure = run
             .iter()
-            .position(|s| s.label.phase == Phase::Failure)
+            .position(|s| s.label.phase == RunPhase::Failure)
             .unwrap();
         let normal_vib = get(&run[0], "vibration").unwrap();
         assert!(
@@ -216,12 +216,12 @@ fn breakdown_spikes_then_stops() {
         );
         let normal_temp: f64 = run
             .iter()
-            .filter(|s| s.label.phase == Phase::Normal)
+            .filter(|s| s.label.phase == RunPhase::Normal)
             .filter_map(|s| get(s, "temperature"))
             .sum::<f64>()
             / run
                 .iter()
-                .filter(|s| s.label.phase == Phase::Normal)
+                .filter(|s| s.label.phase == RunPhase::Normal)
                 .count() as f64;
         assert!(
             get(&run[first_failure], "temperature").unwrap() > normal_temp + 10.0,

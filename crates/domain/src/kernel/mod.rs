@@ -9,4 +9,5 @@ pub mod features;
 pub mod identity;
 pub mod ids;
 pub mod machine;
+pub mod run_to_failure;
 pub mod telemetry;

@@ -89,7 +89,9 @@ pub fn tenant_username(typed: &str, tenant: &TenantId) -> Result<String, String>
     check_username(typed)?;
     let qualified = match typed.rsplit_once('@') {
         None => format!("{typed}@{tenant}"),
-        Some((name, domain)) if !name.is_empty() && domain.eq_ignore_ascii_case(tenant.as_str()) => {
+        Some((name, domain))
+            if !name.is_empty() && domain.eq_ignore_ascii_case(tenant.as_str()) =>
+        {
             format!("{name}@{tenant}")
         }
         Some(_) => {
@@ -153,7 +155,10 @@ mod tests {
     #[test]
     fn a_bare_name_takes_the_tenant_and_another_tenants_name_is_refused() {
         assert_eq!(tenant_username("olga", &acme()).as_deref(), Ok("olga@acme"));
-        assert_eq!(tenant_username("olga@ACME", &acme()).as_deref(), Ok("olga@acme"));
+        assert_eq!(
+            tenant_username("olga@ACME", &acme()).as_deref(),
+            Ok("olga@acme")
+        );
         assert!(tenant_username("olga@globex", &acme()).is_err());
         assert!(tenant_username("olga@example.com", &acme()).is_err());
         assert!(tenant_username("@acme", &acme()).is_err());

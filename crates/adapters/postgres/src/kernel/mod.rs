@@ -7,6 +7,8 @@ mod migrate;
 mod pool_metrics;
 
 pub use connect::{certificate_files, connect_pool, PgPool, PoolError};
+// One-off connections as the migration role, for what only it may do (audit retention).
+#[cfg(feature = "audit")]
 pub(crate) use connect::{connect_one, As};
 pub use health::PgHealth;
 pub(crate) use migrate::migrate_context;
