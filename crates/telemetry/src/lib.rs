@@ -13,11 +13,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
+mod certificates;
 mod json_log;
 mod sampler;
 mod service_main;
 mod trace_context;
 
+pub use certificates::{
+    earliest_not_after, register_certificate_expiry, CertificateExpiry, CertificateMetricError,
+    PemError,
+};
 pub use json_log::{CorrelationLayer, JsonWithCorrelation, CORRELATION_FIELDS};
 pub use prometheus;
 pub use sampler::{RootDecision, SamplerError, SamplerSpec};

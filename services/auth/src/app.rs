@@ -63,7 +63,7 @@ pub enum StartError {
     #[error("device CA: {0}")]
     DeviceCa(#[from] crate::devices::CaError),
     #[error(transparent)]
-    Certificates(#[from] aurum_http::CertificateMetricError),
+    Certificates(#[from] aurum_telemetry::CertificateMetricError),
 }
 
 /// The state and its store, built from configuration (also used by the CLI commands).
@@ -147,7 +147,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&registry)?;
         let (state, pool) = build_state(&config, &registry).await?;
         PoolMetrics::register(&pool, &registry)?;
-        aurum_http::register_certificate_expiry(&registry, &certificate_files(&config))?;
+        aurum_telemetry::register_certificate_expiry(&registry, &certificate_files(&config))?;
         state.keys.ensure_signing_key().await?;
         clients::seed(&state, &config.auth.clients).await?;
         if let Some(admin) = &config.auth.bootstrap_admin {

@@ -42,7 +42,7 @@ pub enum StartError {
     #[error(transparent)]
     Listen(#[from] aurum_http::ListenError),
     #[error(transparent)]
-    Certificates(#[from] aurum_http::CertificateMetricError),
+    Certificates(#[from] aurum_telemetry::CertificateMetricError),
 }
 
 #[derive(Debug)]
@@ -113,7 +113,7 @@ impl Application {
         let metrics = GatewayMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         PoolMetrics::register(&pool, &registry)?;
-        aurum_http::register_certificate_expiry(
+        aurum_telemetry::register_certificate_expiry(
             &registry,
             &aurum_postgres::certificate_files(&config.database),
         )?;

@@ -53,7 +53,7 @@ pub enum StartError {
     #[error("invalid auth settings: {0}")]
     Auth(#[from] aurum_authn::AuthnError),
     #[error(transparent)]
-    Certificates(#[from] aurum_http::CertificateMetricError),
+    Certificates(#[from] aurum_telemetry::CertificateMetricError),
 }
 
 /// A built, running service.
@@ -90,7 +90,7 @@ impl Application {
         if config.ingest.mqtt_enabled {
             certificates.extend(aurum_mqtt::certificate_files(&config.mqtt));
         }
-        aurum_http::register_certificate_expiry(&registry, &certificates)?;
+        aurum_telemetry::register_certificate_expiry(&registry, &certificates)?;
         let (feed, features) = match features::start(&config.features, feature_metrics)? {
             Some((feed, task)) => (Some(feed), Some(task)),
             None => (None, None),

@@ -48,7 +48,7 @@ pub enum StartError {
     #[error("invalid auth settings: {0}")]
     Auth(#[from] aurum_authn::AuthnError),
     #[error(transparent)]
-    Certificates(#[from] aurum_http::CertificateMetricError),
+    Certificates(#[from] aurum_telemetry::CertificateMetricError),
 }
 
 /// A built, running service.
@@ -66,7 +66,7 @@ impl Application {
         let metrics = PredictionMetrics::register(&registry)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         PoolMetrics::register(&pool, &registry)?;
-        aurum_http::register_certificate_expiry(
+        aurum_telemetry::register_certificate_expiry(
             &registry,
             &aurum_postgres::certificate_files(&config.database),
         )?;

@@ -3,7 +3,6 @@
 //! and HTTP metrics.
 
 mod caller;
-mod certificates;
 mod client_addr;
 mod health;
 mod http_metrics;
@@ -14,10 +13,6 @@ mod server;
 mod shutdown;
 
 pub use caller::{Actor, Tenant, TENANT_HEADER, USER_HEADER};
-pub use certificates::{
-    earliest_not_after, register_certificate_expiry, CertificateExpiry, CertificateMetricError,
-    PemError,
-};
 pub use client_addr::{client_ip, TrustedProxies, TrustedProxyError};
 pub use health::{healthz, readyz, Readiness};
 pub use http_metrics::{metrics_endpoint, HttpMetrics};
