@@ -6,6 +6,8 @@
 #     is not started)
 #   - a Python venv at .aurumai/venv with the OIDC client library the auth tests drive (authlib)
 #   - Node.js and the upstream OIDC provider the auth federation tests run (oidc-provider, npm ci)
+#   - the diesel CLI (print-schema), which checks the postgres adapter's schemas against the
+#     migrations (crates/adapters/postgres/tests/schema.rs)
 #
 #   deploy/scripts/deps.sh               everything (make deps)
 #   deploy/scripts/deps.sh --build-only  only the build dependencies (make build, make lint)
@@ -70,8 +72,21 @@ ensure_oidc_provider() {
     (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The diesel CLI of diesel's own major version, with PostgreSQL support only (libpq).
+AURUMAI_DIESEL_CLI_VERSION="2.3.14"
+ensure_diesel_cli() {
+    if have diesel && [[ "$(diesel --version 2>/dev/null)" == *"${AURUMAI_DIESEL_CLI_VERSION}"* ]]; then
+        return 0
+    fi
+    need_apt libpq-dev
+    log "cargo install diesel_cli ${AURUMAI_DIESEL_CLI_VERSION} (PostgreSQL only)"
+    cargo install diesel_cli --version "=${AURUMAI_DIESEL_CLI_VERSION}" --no-default-features \
+        --features postgres --locked --quiet
+}
+
 ensure_postgres
 ensure_mosquitto_binary
 ensure_test_venv
 ensure_oidc_provider
-log "dependencies ready: $(command -v mosquitto), $(psql --version), $("${AURUMAI_TEST_VENV}/bin/python" --version), node $(node --version)"
+ensure_diesel_cli
+log "dependencies ready: $(command -v mosquitto), $(psql --version), $("${AURUMAI_TEST_VENV}/bin/python" --version), node $(node --version), diesel $(diesel --version | sed -n 's/.*Version: //p')"

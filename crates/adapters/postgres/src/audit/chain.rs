@@ -11,11 +11,12 @@ use aurum_domain::TenantId;
 use aurum_ports::audit::{AuditEntry, AuditQuery, AuditStore, ChainVerification, NewAuditEntry};
 use aurum_ports::StoreError;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Bytea, Nullable, SmallInt, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, SmallInt, Text, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
+use super::schema::audit::{chains, entries};
 use crate::{pool_error, store_error, PgPool};
 
 #[derive(Debug, Clone)]
@@ -65,47 +66,34 @@ fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = chains)]
 struct Head {
-    #[diesel(sql_type = BigInt)]
     last_seq: i64,
-    #[diesel(sql_type = Bytea)]
     last_hash: Vec<u8>,
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = chains)]
 struct Anchor {
-    #[diesel(sql_type = BigInt)]
     last_seq: i64,
-    #[diesel(sql_type = Bytea)]
     last_hash: Vec<u8>,
-    #[diesel(sql_type = BigInt)]
     anchor_seq: i64,
-    #[diesel(sql_type = Bytea)]
     anchor_hash: Vec<u8>,
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = entries)]
 struct Row {
-    #[diesel(sql_type = Text)]
     tenant_id: String,
-    #[diesel(sql_type = BigInt)]
     seq: i64,
-    #[diesel(sql_type = Text)]
     actor: String,
-    #[diesel(sql_type = Text)]
     action: String,
-    #[diesel(sql_type = Text)]
     resource: String,
-    #[diesel(sql_type = SmallInt)]
     outcome: i16,
-    #[diesel(sql_type = Text)]
     request_id: String,
-    #[diesel(sql_type = Timestamptz)]
     at: DateTime<Utc>,
-    #[diesel(sql_type = Bytea)]
     prev_hash: Vec<u8>,
-    #[diesel(sql_type = Bytea)]
     hash: Vec<u8>,
 }
 
@@ -188,19 +176,16 @@ impl AuditStore for PgAuditStore {
                 .bind::<Text, _>(tenant.as_str())
                 .execute(conn)
                 .await?;
-                let head: Head = diesel::sql_query(
-                    "SELECT last_seq, last_hash FROM audit.chains WHERE tenant_id = $1",
-                )
-                .bind::<Text, _>(tenant.as_str())
-                .get_result(conn)
-                .await
-                .or_else(|e| match e {
-                    diesel::result::Error::NotFound => Ok(Head {
+                let head = chains::table
+                    .find(tenant.as_str())
+                    .select(Head::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .unwrap_or(Head {
                         last_seq: 0,
                         last_hash: GENESIS.to_vec(),
-                    }),
-                    e => Err(e),
-                })?;
+                    });
                 let mut seq = head.last_seq;
                 let mut prev = head.last_hash;
                 let mut rows = Columns::default();
@@ -214,7 +199,7 @@ impl AuditStore for PgAuditStore {
                     rows.push(seq, &e, prev, hash.to_vec());
                     prev = hash.to_vec();
                 }
-                // One statement for the tenant's batch.
+                // One statement for the tenant's batch (bound arrays: beyond the DSL).
                 diesel::sql_query(format!(
                     "INSERT INTO audit.entries ({COLUMNS}) \
                      SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], \
@@ -241,25 +226,33 @@ impl AuditStore for PgAuditStore {
 
     async fn list(&self, tenant: &TenantId, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let rows: Vec<Row> = diesel::sql_query(format!(
-            "SELECT {COLUMNS} FROM audit.entries WHERE tenant_id = $1 \
-             AND ($2::text IS NULL OR actor = $2) \
-             AND ($3::text IS NULL OR starts_with(action, $3)) \
-             AND ($4::timestamptz IS NULL OR at >= $4) \
-             AND ($5::timestamptz IS NULL OR at < $5) \
-             AND ($6::bigint IS NULL OR seq < $6) \
-             ORDER BY seq DESC LIMIT $7"
-        ))
-        .bind::<Text, _>(tenant.as_str())
-        .bind::<Nullable<Text>, _>(q.actor.as_deref())
-        .bind::<Nullable<Text>, _>(q.action_prefix.as_deref())
-        .bind::<Nullable<Timestamptz>, _>(q.from)
-        .bind::<Nullable<Timestamptz>, _>(q.to)
-        .bind::<Nullable<BigInt>, _>(q.before_seq)
-        .bind::<BigInt, _>(i64::from(q.limit.clamp(1, 10_000)))
-        .load(&mut conn)
-        .await
-        .map_err(store_error)?;
+        let mut query = entries::table
+            .filter(entries::tenant_id.eq(tenant.as_str()))
+            .select(Row::as_select())
+            .order(entries::seq.desc())
+            .limit(i64::from(q.limit.clamp(1, 10_000)))
+            .into_boxed();
+        if let Some(actor) = &q.actor {
+            query = query.filter(entries::actor.eq(actor));
+        }
+        if let Some(prefix) = &q.action_prefix {
+            // starts_with, not LIKE: a prefix may hold `%` or `_`.
+            query = query.filter(
+                diesel::dsl::sql::<Bool>("starts_with(action, ")
+                    .bind::<Text, _>(prefix.clone())
+                    .sql(")"),
+            );
+        }
+        if let Some(from) = q.from {
+            query = query.filter(entries::at.ge(from));
+        }
+        if let Some(to) = q.to {
+            query = query.filter(entries::at.lt(to));
+        }
+        if let Some(before) = q.before_seq {
+            query = query.filter(entries::seq.lt(before));
+        }
+        let rows: Vec<Row> = query.load(&mut conn).await.map_err(store_error)?;
         rows.into_iter()
             .map(|r| r.into_entry().map(|(e, _, _)| e))
             .collect()
@@ -267,18 +260,13 @@ impl AuditStore for PgAuditStore {
 
     async fn verify(&self, tenant: &TenantId) -> Result<ChainVerification, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let head: Option<Anchor> = diesel::sql_query(
-            "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit.chains WHERE tenant_id = $1",
-        )
-        .bind::<Text, _>(tenant.as_str())
-        .get_result(&mut conn)
-        .await
-        .map(Some)
-        .or_else(|e| match e {
-            diesel::result::Error::NotFound => Ok(None),
-            e => Err(e),
-        })
-        .map_err(store_error)?;
+        let head: Option<Anchor> = chains::table
+            .find(tenant.as_str())
+            .select(Anchor::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(store_error)?;
         let Some(head) = head else {
             return Ok(ChainVerification {
                 valid: true,
@@ -292,16 +280,15 @@ impl AuditStore for PgAuditStore {
         let mut checked = 0u64;
         let mut broken = None;
         'pages: loop {
-            let rows: Vec<Row> = diesel::sql_query(format!(
-                "SELECT {COLUMNS} FROM audit.entries WHERE tenant_id = $1 AND seq >= $2 \
-                 AND seq <= $3 ORDER BY seq LIMIT 2000"
-            ))
-            .bind::<Text, _>(tenant.as_str())
-            .bind::<BigInt, _>(expected)
-            .bind::<BigInt, _>(head.last_seq)
-            .load(&mut conn)
-            .await
-            .map_err(store_error)?;
+            let rows: Vec<Row> = entries::table
+                .filter(entries::tenant_id.eq(tenant.as_str()))
+                .filter(entries::seq.between(expected, head.last_seq))
+                .select(Row::as_select())
+                .order(entries::seq)
+                .limit(2000)
+                .load(&mut conn)
+                .await
+                .map_err(store_error)?;
             if rows.is_empty() {
                 break;
             }

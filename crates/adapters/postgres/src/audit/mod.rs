@@ -1,6 +1,7 @@
 //! The gateway's audit context: the hash-chained log of data access, in the `audit` schema.
 
 mod chain;
+mod schema;
 
 pub use chain::{chain_hash, PgAuditStore};
 

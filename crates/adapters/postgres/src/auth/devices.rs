@@ -12,19 +12,7 @@ use uuid::Uuid;
 
 use crate::{pool_error, store_error, PgPool};
 
-diesel::table! {
-    auth.devices (id) {
-        id -> Uuid,
-        tenant_id -> Text,
-        machine_id -> Text,
-        username -> Text,
-        created_by -> Text,
-        created_at -> Timestamptz,
-        revoked_at -> Nullable<Timestamptz>,
-        revoked_by -> Nullable<Text>,
-        cert_serials -> Array<Text>,
-    }
-}
+use super::schema::auth::devices;
 
 #[derive(Debug, Clone)]
 pub struct PgDeviceStore {
@@ -48,7 +36,8 @@ struct Row {
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
     revoked_by: Option<String>,
-    cert_serials: Vec<String>,
+    /// `text[]`: PostgreSQL lets an element be NULL, though none is ever written.
+    cert_serials: Vec<Option<String>>,
 }
 
 impl Row {
@@ -62,7 +51,7 @@ impl Row {
             created_at: d.created_at,
             revoked_at: d.revoked_at,
             revoked_by: d.revoked_by.clone(),
-            cert_serials: d.cert_serials.clone(),
+            cert_serials: d.cert_serials.iter().cloned().map(Some).collect(),
         }
     }
 
@@ -81,7 +70,7 @@ impl Row {
             created_at: self.created_at,
             revoked_at: self.revoked_at,
             revoked_by: self.revoked_by,
-            cert_serials: self.cert_serials,
+            cert_serials: self.cert_serials.into_iter().flatten().collect(),
         })
     }
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod devices;
 mod federation;
+mod schema;
 
 pub use accounts::PgAuthStore;
 pub use devices::PgDeviceStore;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::machines;
+use super::schema::ingestion::machines;
 use crate::{pool_error, store_error, PgPool};
 
 #[derive(Debug, Clone)]

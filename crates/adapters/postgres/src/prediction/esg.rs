@@ -16,24 +16,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::{pool_error, store_error, PgPool};
 
-diesel::table! {
-    prediction.emission_factors (id) {
-        id -> BigInt,
-        kind -> Text,
-        region -> Text,
-        version -> Integer,
-        kg_co2e_per_unit -> Double,
-        unit -> Text,
-        source -> Text,
-        citation -> Text,
-        valid_from -> Timestamptz,
-        valid_to -> Nullable<Timestamptz>,
-        recorded_at -> Timestamptz,
-        closed_at -> Nullable<Timestamptz>,
-    }
-}
-
-use emission_factors as ef;
+use super::schema::prediction::emission_factors as ef;
 
 #[derive(Debug, Clone)]
 pub struct PgEsgStore {
@@ -57,7 +40,7 @@ fn corrupt(what: &str, key: impl std::fmt::Display, e: impl std::fmt::Display) -
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = emission_factors)]
+#[diesel(table_name = ef)]
 struct FactorRow {
     id: i64,
     kind: String,

@@ -4,6 +4,7 @@
 mod alerts;
 mod esg;
 mod models;
+mod schema;
 mod scores;
 
 pub use alerts::PgAlertStore;
