@@ -19,7 +19,7 @@ ARGS ?=
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint helm-lint backup-check secrets
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint helm-lint backup-check secrets fuzz
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -89,6 +89,9 @@ backup-check: ## Backup and restore drill against the local PostgreSQL: dump, en
 
 secrets: ## Generate a new deployment's secrets: make secrets ARGS="--format k8s|env --out FILE" (never printed)
 	bash "$(SCRIPTS)/secrets.sh" $(ARGS)
+
+fuzz: ## Fuzz the parsers of outside input (cargo-fuzz, nightly): FUZZ_SECONDS per target (600), FUZZ_TARGETS=... for some
+	bash "$(SCRIPTS)/fuzz.sh" $(FUZZ_TARGETS)
 
 images-lint: ## Lint deploy/docker/Dockerfile: hadolint + image policy (pinned bases, non-root USER, STOPSIGNAL)
 	bash "$(SCRIPTS)/lint-images.sh"

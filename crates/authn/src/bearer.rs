@@ -20,9 +20,12 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
         return None;
     }
     let token = rest.trim_start_matches(' ').trim_end_matches(' ');
-    let valid = !token.is_empty()
+    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=": padding alone
+    // is not a token.
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
         && token.len() <= MAX_TOKEN_LEN
-        && token.trim_end_matches('=').bytes().all(|b| {
+        && body.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         });
     valid.then_some(token)
@@ -54,6 +57,8 @@ mod tests {
             "Bearer a b",
             "Bearer a\tb",
             "Bearer =abc",
+            "Bearer =",
+            "bearer  ==",
         ] {
             assert_eq!(parse_bearer(bad), None, "{bad:?}");
         }
