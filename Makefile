@@ -13,13 +13,15 @@ CARGO ?= cargo
 # Extra arguments for one benchmark script, e.g. `make bench-ingest BENCH_ARGS="--help"`
 # (`make bench` runs both with their defaults).
 BENCH_ARGS ?=
+# Seconds of load and faults in `make soak` (a calibration and the drain come on top).
+SOAK_SECONDS ?= 240
 # Arguments for `make secrets`, e.g. ARGS="--format env --out deploy.env".
 ARGS ?=
 
 # mosquitto lives in /usr/sbin, which a non-login PATH may lack; the tests start it from PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint helm-lint backup-check secrets fuzz
+.PHONY: help demo demo-check deps build-deps build test lint audit fmt bench bench-ingest bench-predict bench-gateway clean-demo images-lint helm-lint backup-check secrets soak fuzz
 
 help: ## List the targets
 	@printf 'AurumAI make targets:\n\n'
@@ -50,6 +52,11 @@ test: deps ## Run every test: the workspace's (nextest when installed), the char
 	bash "$(SCRIPTS)/observability-check.sh"
 	bash "$(SCRIPTS)/helm-lint.sh"
 	bash "$(SCRIPTS)/backup-restore-check.sh"
+
+soak: deps ## Soak with faults: load at 80 % of the measured ingest rate while services, broker and database fail (SOAK_SECONDS=240)
+	cd "$(ROOT)" && nice -n 10 $(CARGO) build --release -p aurum-auth -p aurum-gateway -p aurum-ingestion -p aurum-prediction
+	cd "$(ROOT)" && env -u RUST_LOG TEST_LOG=1 SOAK_SECONDS=$(SOAK_SECONDS) nice -n 10 \
+		$(CARGO) test --release -p aurum-e2e --test soak -- --ignored --nocapture
 
 lint: build-deps ## rustfmt check and clippy with warnings denied
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check

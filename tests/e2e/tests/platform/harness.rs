@@ -2,13 +2,19 @@
 //! a deployment configures them (environment variables, secrets in files, an auth config
 //! file), against a fresh database, a Mosquitto broker with per-device accounts and an OTLP
 //! receiver of the test's own. Each process logs JSON at debug level to its own file.
+//!
+//! `Platform::start_with(Options)` serves the soak: the services reach the database through a
+//! [`TcpProxy`] it can cut, log at a level of its choosing, and can be killed and started
+//! again with the same command line and environment ([`Service::kill`], [`Service::respawn`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aurum_testkit::{free_port, http_ready, Broker, OtlpReceiver, TestDb};
-use serde_json::Value;
+use aurum_testkit::{free_port, http_ready, Broker, OtlpReceiver, TcpProxy, TestDb};
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
 
 use crate::simulated::{cached, simulated_runs, trained};
 
@@ -21,6 +27,31 @@ const SERVICES: [&str; 4] = [
     "aurum-ingestion",
     "aurum-gateway",
 ];
+
+/// One haul truck's telemetry message as a device sends it: healthy around 2.9 mm/s of
+/// vibration and 88 °C, anomalous well above.
+pub fn truck_reading(
+    machine: &str,
+    seq: u64,
+    ts: DateTime<Utc>,
+    vibration: f64,
+    temperature: f64,
+) -> Value {
+    json!({
+        "machine_id": machine,
+        "seq": seq,
+        "ts": ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "metrics": {
+            "rpm": 1650.0 + (seq % 7) as f64,
+            "temperature": temperature,
+            "vibration": vibration,
+            "fuel_rate_lh": 100.0,
+            "speed_kmh": 32.0 + (seq % 4) as f64,
+            "load_tons": if seq % 20 < 10 { 220.0 } else { 0.0 },
+            "oil_pressure": 4.2 + (seq % 3) as f64 * 0.05,
+        },
+    })
+}
 
 /// Every secret the platform was given or handed out, by name: no log line may contain one.
 #[derive(Debug, Default)]
@@ -42,6 +73,35 @@ impl Secrets {
     }
 }
 
+/// How a service process is started, kept so that it can be started again the same way.
+#[derive(Debug, Clone)]
+struct Launch {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// Starts the process, its stdout and stderr appended to `log`.
+    fn spawn(&self, log: &Path) -> Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let err = out.try_clone().expect("log file");
+        Command::new(&self.program)
+            .args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()))
+    }
+}
+
 /// One service process; stopped with SIGTERM (then killed) when dropped.
 #[derive(Debug)]
 pub struct Service {
@@ -49,9 +109,33 @@ pub struct Service {
     pub url: String,
     pub log: PathBuf,
     child: Option<Child>,
+    launch: Launch,
 }
 
 impl Service {
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL, as when the kernel or the node takes the process away: nothing is flushed.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again with the same arguments and environment (after [`kill`]
+    /// or [`stop`]); its output goes on in the same log file.
+    ///
+    /// [`kill`]: Self::kill
+    /// [`stop`]: Self::stop
+    pub fn respawn(&mut self) {
+        assert!(self.child.is_none(), "{} is still running", self.name);
+        self.child = Some(self.launch.spawn(&self.log));
+    }
+
     /// SIGTERM, then up to 20 s for a graceful exit (spans are flushed on the way out).
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -81,9 +165,29 @@ pub struct Platform {
     pub secrets: Secrets,
     pub broker: Broker,
     pub services: Vec<Service>,
+    /// The proxy between the services and the database, when [`Options::db_proxy`].
+    pub db_proxy: Option<TcpProxy>,
     console_secret: String,
-    _db: TestDb,
+    db: TestDb,
     _dir: tempfile::TempDir,
+}
+
+/// What [`Platform::start_with`] changes from the deployment-like defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The services reach the database through a [`TcpProxy`] (migrations go direct).
+    pub db_proxy: bool,
+    /// The services' `AURUM_TELEMETRY__LOG_LEVEL`.
+    pub log_level: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            db_proxy: false,
+            log_level: "debug,h2=info,hyper=info,hyper_util=info,tower=info,reqwest=info,tokio_postgres=info,opentelemetry_sdk=info".to_owned(),
+        }
+    }
 }
 
 /// The directory the workspace's binaries are built into: the test executable lives in its
@@ -98,12 +202,16 @@ fn binary_dir() -> PathBuf {
 
 /// The service binaries, built first if this run has not built them (`cargo test -p
 /// aurum-e2e` alone builds no other package's binaries; `make test` builds them all).
+/// A release test (`cargo test --release`) builds and runs release binaries.
 fn binaries() -> PathBuf {
     let dir = binary_dir();
     if SERVICES.iter().any(|s| !dir.join(s).is_file()) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.arg("build");
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
         for s in SERVICES {
             build.args(["-p", s]);
         }
@@ -124,6 +232,10 @@ fn write_secret(dir: &Path, name: &str, value: &str) -> PathBuf {
 
 impl Platform {
     pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
         let otlp = OtlpReceiver::start().await;
         let db = TestDb::create().await;
         let broker = Broker::start_with_dynsec();
@@ -155,21 +267,28 @@ impl Platform {
         std::fs::write(&model_file, model).expect("write the model");
 
         let db_settings = db.settings("aurumai_ingestion");
-        let common = |role: &str, port: u16| -> Vec<(String, String)> {
+        let db_proxy = if options.db_proxy {
+            Some(TcpProxy::start(format!("{}:{}", db_settings.host, db_settings.port)).await)
+        } else {
+            None
+        };
+        // Where the serving processes find the database; migrations go direct.
+        let serve_db = match &db_proxy {
+            Some(p) => ("127.0.0.1".to_owned(), p.port),
+            None => (db_settings.host.clone(), db_settings.port),
+        };
+        let common = |role: &str, port: u16, (db_host, db_port): (String, u16)| {
             let mut env = vec![
                 ("AURUM_PROFILE", "dev".to_owned()),
                 ("AURUM_HTTP__HOST", "127.0.0.1".to_owned()),
                 ("AURUM_HTTP__PORT", port.to_string()),
-                ("AURUM_DATABASE__HOST", db_settings.host.clone()),
-                ("AURUM_DATABASE__PORT", db_settings.port.to_string()),
+                ("AURUM_DATABASE__HOST", db_host),
+                ("AURUM_DATABASE__PORT", db_port.to_string()),
                 ("AURUM_DATABASE__NAME", db_settings.name.clone()),
                 ("AURUM_DATABASE__USER", role.to_owned()),
                 ("AURUM_DATABASE__SSLMODE", "disable".to_owned()),
                 ("AURUM_TELEMETRY__LOG_FORMAT", "json".to_owned()),
-                (
-                    "AURUM_TELEMETRY__LOG_LEVEL",
-                    "debug,h2=info,hyper=info,hyper_util=info,tower=info,reqwest=info,tokio_postgres=info,opentelemetry_sdk=info".to_owned(),
-                ),
+                ("AURUM_TELEMETRY__LOG_LEVEL", options.log_level.clone()),
                 // The standard variables, not the services' own settings.
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint().to_owned()),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
@@ -179,24 +298,20 @@ impl Platform {
             if let Ok(path) = std::env::var("PATH") {
                 env.push(("PATH", path));
             }
-            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            env.into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<Vec<(String, String)>>()
         };
-        let run =
-            |name: &'static str, args: &[&str], env: Vec<(String, String)>| -> (Child, PathBuf) {
-                let log = dir.path().join(format!("{name}.log"));
-                let out = std::fs::File::create(&log).expect("log file");
-                let err = out.try_clone().expect("log file");
-                let child = Command::new(bin.join(name))
-                    .args(args)
-                    .env_clear()
-                    .envs(env)
-                    .stdin(Stdio::null())
-                    .stdout(out)
-                    .stderr(err)
-                    .spawn()
-                    .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-                (child, log)
+        let direct_db = (db_settings.host.clone(), db_settings.port);
+        let run = |name: &'static str, args: &[&str], env: Vec<(String, String)>| {
+            let log = dir.path().join(format!("{name}.log"));
+            let launch = Launch {
+                program: bin.join(name),
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                env,
             };
+            (launch.spawn(&log), log, launch)
+        };
 
         // Migrations, as the chart's migration Job runs them: each service's `migrate`, as
         // the administrator, creates its own schema.
@@ -206,12 +321,12 @@ impl Platform {
             ("aurum-auth", "aurumai_auth"),
             ("aurum-gateway", "aurumai_gateway"),
         ] {
-            let mut env = common(role, free_port());
+            let mut env = common(role, free_port(), direct_db.clone());
             env.push((
                 "AURUM_DATABASE__ADMIN_USER".into(),
                 db_settings.admin_user.clone().expect("an admin user"),
             ));
-            let (mut migrate, log) = run(name, &["migrate"], env);
+            let (mut migrate, log, _) = run(name, &["migrate"], env);
             let status = migrate.wait().expect("migrate");
             assert!(
                 status.success(),
@@ -223,13 +338,14 @@ impl Platform {
         let client = reqwest::Client::new();
         let mut services = Vec::new();
         let mut start = |name: &'static str, env: Vec<(String, String)>, port: u16| {
-            let (child, log) = run(name, &["serve"], env);
+            let (child, log, launch) = run(name, &["serve"], env);
             let url = format!("http://127.0.0.1:{port}");
             services.push(Service {
                 name,
                 url: url.clone(),
                 log,
                 child: Some(child),
+                launch,
             });
             url
         };
@@ -274,7 +390,7 @@ session_expiry_s = 0
             ),
         )
         .expect("auth.toml");
-        let mut env = common("aurumai_auth", auth_port);
+        let mut env = common("aurumai_auth", auth_port, serve_db.clone());
         env.extend([
             ("AURUM_CONFIG".to_owned(), auth_config.display().to_string()),
             (
@@ -298,7 +414,7 @@ session_expiry_s = 0
         let issuer = ("AURUM_AUTH__ISSUER".to_owned(), auth_url.clone());
 
         let prediction_port = free_port();
-        let mut env = common("aurumai_prediction", prediction_port);
+        let mut env = common("aurumai_prediction", prediction_port, serve_db.clone());
         env.extend([
             issuer.clone(),
             (
@@ -318,7 +434,7 @@ session_expiry_s = 0
         let prediction_url = start("aurum-prediction", env, prediction_port);
 
         let ingestion_port = free_port();
-        let mut env = common("aurumai_ingestion", ingestion_port);
+        let mut env = common("aurumai_ingestion", ingestion_port, serve_db.clone());
         env.extend([
             issuer.clone(),
             ("AURUM_MQTT__URL".to_owned(), broker.url()),
@@ -357,7 +473,7 @@ session_expiry_s = 0
         let ingestion_url = start("aurum-ingestion", env, ingestion_port);
 
         let gateway_port = free_port();
-        let mut env = common("aurumai_gateway", gateway_port);
+        let mut env = common("aurumai_gateway", gateway_port, serve_db.clone());
         env.extend([
             issuer,
             ("AURUM_UPSTREAMS__INGESTION__URL".to_owned(), ingestion_url),
@@ -383,10 +499,51 @@ session_expiry_s = 0
             secrets,
             broker,
             services,
+            db_proxy,
             console_secret,
-            _db: db,
+            db,
             _dir: dir,
         }
+    }
+
+    /// The platform's database, for assertions as the superuser.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    pub fn service_mut(&mut self, service: &str) -> &mut Service {
+        self.services
+            .iter_mut()
+            .find(|s| s.name == service)
+            .unwrap_or_else(|| panic!("no service {service}"))
+    }
+
+    /// Registers a machine through the gateway.
+    pub async fn register_machine(&self, token: &str, id: &str, machine_type: &str) {
+        let r = self
+            .api(Method::POST, "/machines", token)
+            .json(&json!({"id": id, "machine_type": machine_type, "site": "pit-a"}))
+            .send()
+            .await
+            .expect("register a machine");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// Provisions a device of `machine` through the gateway: its MQTT username and password
+    /// (the password is added to the secrets that no log may contain).
+    pub async fn provision_device(&mut self, token: &str, machine: &str) -> (String, String) {
+        let r = self
+            .api(Method::POST, "/devices", token)
+            .json(&json!({ "machine_id": machine }))
+            .send()
+            .await
+            .expect("provision a device");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let device: Value = r.json().await.expect("device JSON");
+        let username = device["username"].as_str().expect("username").to_owned();
+        let password = device["password"].as_str().expect("password").to_owned();
+        self.secrets.add("device-mqtt-password", &password);
+        (username, password)
     }
 
     pub fn url(&self, service: &str) -> &str {

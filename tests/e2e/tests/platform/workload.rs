@@ -7,29 +7,16 @@ use std::time::Duration;
 
 use aurum_mqtt::Publisher;
 use aurum_testkit::eventually;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{Platform, TENANT};
+use crate::harness::{truck_reading, Platform, TENANT};
 
 pub const MACHINE: &str = "TRUCK-21";
 
 fn reading(seq: u64, ts: DateTime<Utc>, vibration: f64, temperature: f64) -> Value {
-    json!({
-        "machine_id": MACHINE,
-        "seq": seq,
-        "ts": ts.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "metrics": {
-            "rpm": 1650.0 + (seq % 7) as f64,
-            "temperature": temperature,
-            "vibration": vibration,
-            "fuel_rate_lh": 100.0,
-            "speed_kmh": 32.0 + (seq % 4) as f64,
-            "load_tons": if seq % 20 < 10 { 220.0 } else { 0.0 },
-            "oil_pressure": 4.2 + (seq % 3) as f64 * 0.05,
-        },
-    })
+    truck_reading(MACHINE, seq, ts, vibration, temperature)
 }
 
 /// What the workload sent, to find its traces by.
@@ -43,13 +30,9 @@ pub struct Sent {
 
 pub async fn run(platform: &mut Platform) -> Sent {
     let token = platform.console_token().await;
-    let r = platform
-        .api(Method::POST, "/machines", &token)
-        .json(&json!({"id": MACHINE, "machine_type": "haul_truck", "site": "pit-a"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    platform
+        .register_machine(&token, MACHINE, "haul_truck")
+        .await;
 
     // An hour of a truck, one message a minute, that ends shaking and running hot.
     let start = Utc::now() - TimeDelta::minutes(70);
@@ -101,17 +84,7 @@ pub async fn run(platform: &mut Platform) -> Sent {
     );
 
     // A device provisioned through the gateway publishes one reading with its own trace.
-    let r = platform
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({ "machine_id": MACHINE }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let device: Value = r.json().await.unwrap();
-    let username = device["username"].as_str().unwrap().to_owned();
-    let password = device["password"].as_str().unwrap().to_owned();
-    platform.secrets.add("device-mqtt-password", &password);
+    let (username, password) = platform.provision_device(&token, MACHINE).await;
     let settings = platform
         .broker
         .settings("e2e-device", Some((&username, &password)));
