@@ -35,14 +35,18 @@ pub struct WindowSettings {
 }
 
 impl WindowSettings {
-    /// The spec these settings describe; an error for a zero or negative age or size.
+    /// The spec these settings describe; an error for a zero or negative age or size, and for
+    /// an age beyond what a `TimeDelta` holds (the settings come from artifact files).
     pub fn spec(&self) -> Result<WindowSpec, ModelError> {
-        WindowSpec::new(TimeDelta::seconds(self.max_age_s), self.max_samples).map_err(|e| {
+        let inconsistent = |e: &dyn std::fmt::Display| {
             ModelError::Inconsistent(format!(
                 "window of {} s and {} samples: {e}",
                 self.max_age_s, self.max_samples
             ))
-        })
+        };
+        let max_age = TimeDelta::try_seconds(self.max_age_s)
+            .ok_or_else(|| inconsistent(&"the age is out of range"))?;
+        WindowSpec::new(max_age, self.max_samples).map_err(|e| inconsistent(&e))
     }
 
     /// Whether an online window matches the one the models were trained with.
@@ -93,6 +97,17 @@ mod tests {
         assert_eq!(settings.spec().ok(), Some(training_window()));
         assert!(settings.matches(training_window()));
         assert!(!settings.matches(WindowSpec::default()));
+    }
+
+    #[test]
+    fn an_age_out_of_range_is_an_error_not_a_panic() {
+        for max_age_s in [i64::MAX, i64::MIN, 2_160_666_666_666_666_660, 0, -1] {
+            let settings = WindowSettings {
+                max_age_s,
+                max_samples: 360,
+            };
+            assert!(settings.spec().is_err(), "{max_age_s}");
+        }
     }
 
     #[test]
