@@ -260,6 +260,9 @@ refused '{"auth":{"config":{"extraClients":[{"clientId":"cli","grantTypes":["cli
 refused '{"postgresql":{"bundled":{"enabled":false},"external":{"host":"db.example.com"}}}' "postgresql.auth.existingSecret"
 refused '{"postgresql":{"bundled":{"enabled":false},"external":{"host":"db.example.com"},"auth":{"existingSecret":"db"}}}' "networkPolicy.database"
 refused '{"ingress":{"enabled":false}}' "oidc.issuer is required"
+refused '{"ingestion":{"config":{"sharedGroup":""}}}' "ingestion.config.sharedGroup must name a group"
+refused '{"ingestion":{"replicaCount":1,"autoscaling":{"enabled":true},"config":{"sharedGroup":""}}}' "ingestion.config.sharedGroup must name a group"
+refused '{"ingestion":{"config":{"sharedGroup":"a/b"}}}' "/ingestion/config/sharedGroup"
 printf '    %s sets of values refused, each for its own reason\n' "${refused_count}"
 
 # A manifest the Kubernetes schema refuses (strict: a misspelt field) and one that breaks the
@@ -365,8 +368,19 @@ with tempfile.TemporaryDirectory() as d:
     before = open(state).read()
     again = run(pw("a", "z" * 32), pw("i", "z" * 32))
     assert again.returncode == 0 and open(state).read() == before, "an existing state was overwritten"
+    def ingestion_acls(*extra):
+        path = os.path.join(d, "acl-%d.json" % len(extra))
+        r = subprocess.run(
+            [sys.executable, script, path, "--admin-user", "aurum-admin", "--admin-password-file", pw("a", "x" * 32),
+             "--ingestion-user", "aurum-ingestion", "--ingestion-password-file", pw("i", "y" * 32), *extra],
+            capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        role = next(r for r in json.load(open(path))["roles"] if r["rolename"] == "ingestion")
+        return sorted(a["topic"] for a in role["acls"])
+    assert ingestion_acls() == ["aurum/v1/+/+/telemetry"], ingestion_acls()
+    assert ingestion_acls("--group", "ingestion") == ["$share/ingestion/aurum/v1/+/+/telemetry", "aurum/v1/+/+/telemetry"]
 PY
-printf '    files/dynsec-init.py: first state written once, PBKDF2-SHA512 hashes verified, short passwords refused\n'
+printf '    files/dynsec-init.py: first state written once, PBKDF2-SHA512 hashes verified, short passwords refused, the shared-subscription ACL only with a group\n'
 
 # --- 5: checkov ----------------------------------------------------------------------------------
 log "checkov $("${tools}/bin/checkov" --version 2>/dev/null) on ${rendered_files[*]} (and the canary)"

@@ -144,7 +144,7 @@ impl Broker {
             admin,
             tls_port,
         };
-        b.spawn();
+        b.start_again();
         b
     }
 
@@ -168,7 +168,8 @@ impl Broker {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
-    fn spawn(&mut self) {
+    /// Starts the broker (again, after `stop`) on its port, with its saved state.
+    pub fn start_again(&mut self) {
         let child = Command::new(mosquitto_binary())
             .arg("-c")
             .arg(self.dir.path().join("mosquitto.conf"))
@@ -202,7 +203,7 @@ impl Broker {
 
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.start_again();
     }
 }
 

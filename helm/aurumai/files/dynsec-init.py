@@ -60,7 +60,11 @@ def main():
     parser.add_argument("--admin-password-file", required=True)
     parser.add_argument("--ingestion-user", required=True)
     parser.add_argument("--ingestion-password-file", required=True)
-    parser.add_argument("--group", default="ingestion", help="ingestion's shared-subscription group")
+    parser.add_argument(
+        "--group",
+        default="",
+        help="ingestion's shared-subscription group (empty: it subscribes plainly)",
+    )
     args = parser.parse_args()
 
     if os.path.exists(args.state_file):
@@ -84,8 +88,12 @@ def main():
             {
                 "rolename": "ingestion",
                 "acls": [
-                    allow("subscribePattern", f"$share/{args.group}/{TELEMETRY}"),
                     allow("subscribePattern", TELEMETRY),
+                    *(
+                        [allow("subscribePattern", f"$share/{args.group}/{TELEMETRY}")]
+                        if args.group
+                        else []
+                    ),
                 ],
             },
         ],

@@ -178,7 +178,7 @@ impl Application {
 
         let mut readiness = Readiness::default().with(Arc::new(PgHealth::new(pool.clone())));
         let consumer = if ingest.mqtt_enabled {
-            let filter = aurum_mqtt::shared_telemetry_filter(&ingest.shared_group);
+            let filter = aurum_mqtt::telemetry_filter(&ingest.shared_group);
             let consumer = mqtt_source::start_consumer(
                 &config.mqtt,
                 filter,

@@ -28,7 +28,9 @@ pub struct IngestionConfig {
 pub struct IngestSettings {
     /// Subscribe to the broker (off for an HTTP-only replica).
     pub mqtt_enabled: bool,
-    /// The shared-subscription group replicas join.
+    /// The shared-subscription group replicas join; empty (the default) subscribes without one,
+    /// which only a single replica should do, and which survives broker restarts
+    /// (`aurum_mqtt::telemetry_filter`).
     pub shared_group: String,
     /// Local write-ahead spool of received MQTT messages until they are committed.
     pub spool_dir: PathBuf,
@@ -148,7 +150,7 @@ impl Default for IngestionConfig {
             telemetry: TelemetrySettings::default(),
             ingest: IngestSettings {
                 mqtt_enabled: true,
-                shared_group: "ingestion".into(),
+                shared_group: String::new(),
                 spool_dir: PathBuf::from("spool"),
                 spool_fsync_ms: 0,
                 queue_capacity: 20_000,
@@ -183,6 +185,12 @@ impl IngestionConfig {
         ));
         if self.ingest.mqtt_enabled {
             p.extend(self.mqtt.problems(self.profile));
+            if let Some(problem) = aurum_mqtt::shared_group_problem(&self.ingest.shared_group) {
+                p.push(aurum_config::ConfigProblem {
+                    key: "ingest.shared_group".into(),
+                    problem: problem.into(),
+                });
+            }
         }
         let zero = |key: &str, v: usize| {
             (v == 0).then(|| aurum_config::ConfigProblem {

@@ -5,7 +5,7 @@ use aurum_testkit::eventually;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::helpers::{message, spawn_app_with_broker, TENANT};
+use crate::helpers::{message, spawn_app_with, spawn_app_with_broker, TENANT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_telemetry_lands_in_the_database() {
@@ -171,11 +171,13 @@ async fn received_over_mqtt(address: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_split_the_stream_and_store_each_message_once() {
     const N: u64 = 1_000;
-    let first = spawn_app_with_broker().await;
-    // A second replica: same database and broker, its own client id and spool.
+    // Replicas share the work through a shared-subscription group.
+    let first = spawn_app_with(true, |c| c.ingest.shared_group = "ingestion".into()).await;
+    // A second replica: same database, broker and group, its own client id and spool.
     let spool = tempfile::tempdir().unwrap();
     let mut config = crate::helpers::config_for(&first.db, first.broker.as_ref(), spool.path());
     config.mqtt.client_id = format!("{}-replica-2", config.mqtt.client_id);
+    config.ingest.shared_group = "ingestion".into();
     let second = aurum_ingestion::Application::build(config, prometheus::Registry::new())
         .await
         .unwrap();
