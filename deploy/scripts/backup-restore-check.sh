@@ -208,10 +208,15 @@ step "inserting representative rows as the service roles"
 pg_psql -d "${db}" <<'SQL'
 BEGIN;
 SET LOCAL ROLE aurumai_ingestion;
-INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type, site_id, name) VALUES
-    ('demo', 'TRUCK-21', 'haul_truck', 'pit-north', 'Haul truck 21'),
-    ('demo', 'MILL-3', 'grinding_mill', 'plant', 'SAG mill 3'),
-    ('demo', 'BOILER-7', 'industrial_boiler', 'plant', NULL);
+INSERT INTO ingestion.profiles (tenant_id, profile_id, version, name, metrics, feature_window_s, created_by)
+VALUES ('demo', 'centrifugal_pump', 1, 'Centrifugal pump',
+        '[{"name": "discharge_pressure", "unit": "bar", "min": 0, "max": 40, "kind": "gauge", "description": ""}]',
+        21600, 'backup-check');
+INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type, profile_id, site_id, name) VALUES
+    ('demo', 'TRUCK-21', 'haul_truck', 'haul_truck', 'pit-north', 'Haul truck 21'),
+    ('demo', 'MILL-3', 'grinding_mill', 'grinding_mill', 'plant', 'SAG mill 3'),
+    ('demo', 'BOILER-7', 'industrial_boiler', 'industrial_boiler', 'plant', NULL),
+    ('demo', 'PUMP-1', NULL, 'centrifugal_pump', 'plant', 'Feed pump 1');
 -- Three daily partitions, created the way the service's maintenance creates them.
 CREATE TABLE ingestion.telemetry_p20260301 PARTITION OF ingestion.telemetry
     FOR VALUES FROM ('2026-03-01 00:00:00+00') TO ('2026-03-02 00:00:00+00');

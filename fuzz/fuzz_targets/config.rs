@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use aurum_domain::telemetry::{RawReading, RawValue};
-use aurum_domain::{MachineId, MachineType, Seq, TelemetryMessage};
+use aurum_domain::{MachineId, MachineType, Profile, Seq, TelemetryMessage};
 use aurum_ingestion::IngestionConfig;
 use libfuzzer_sys::fuzz_target;
 
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
             value: RawValue::Number(1500.0),
         }],
     };
-    let v = policy.validate(&msg, MachineType::HaulTruck, now);
+    let v = policy.validate(&msg, &Profile::builtin(MachineType::HaulTruck), now);
     assert_eq!(v.accepted.len() + v.rejected.len(), 1);
 
     let again: IngestionConfig = match aurum_config::load(&config) {

@@ -11,7 +11,7 @@
 
 use aurum_domain::ingestion::ValidationPolicy;
 use aurum_domain::telemetry::RawValue;
-use aurum_domain::{MachineId, MachineType, Seq, TelemetryMessage};
+use aurum_domain::{MachineId, MachineType, Profile, Seq, TelemetryMessage};
 use aurum_fuzz::same_readings;
 use aurum_proto::{decode_batch, decode_message, Encoding, OutgoingMessage};
 use chrono::{Datelike, Timelike};
@@ -94,8 +94,9 @@ fn check_reencoding(msg: &TelemetryMessage) {
 fn check_validation(msg: &TelemetryMessage) {
     let policy = ValidationPolicy::default();
     for t in MachineType::ALL {
+        let profile = Profile::builtin(t);
         // "now" is the message's own time: the readings themselves get checked.
-        let v = policy.validate(msg, t, msg.ts);
+        let v = policy.validate(msg, &profile, msg.ts);
         if msg.readings.is_empty() {
             assert!(v.accepted.is_empty());
             assert_eq!(v.rejected.len(), 1);
@@ -103,7 +104,7 @@ fn check_validation(msg: &TelemetryMessage) {
         }
         assert_eq!(v.accepted.len() + v.rejected.len(), msg.readings.len());
         for a in &v.accepted {
-            let spec = t.metric(&a.metric);
+            let spec = profile.spec.metric(&a.metric);
             assert!(spec.is_some_and(|s| s.is_plausible(a.value)), "{a:?}");
             assert!(msg
                 .readings

@@ -1,9 +1,9 @@
 //! The ingestion service's routes.
 
-use aurum_domain::Role::{Operator, Viewer};
+use aurum_domain::Role::{Admin, Operator, Viewer};
 
 use crate::Access::Tenant;
-use crate::Method::{Get, Post};
+use crate::Method::{Delete, Get, Post, Put};
 use crate::Route;
 
 pub const ROUTES: &[Route] = &[
@@ -26,5 +26,30 @@ pub const ROUTES: &[Route] = &[
         "/machines/{id}/telemetry",
         Tenant(Viewer),
         "A machine's telemetry series (downsampled)",
+    ),
+    Route::new(
+        Get,
+        "/profiles",
+        Tenant(Viewer),
+        "List the machine profiles: the built-in ones and the tenant's own",
+    ),
+    Route::new(Post, "/profiles", Tenant(Admin), "Create a machine profile"),
+    Route::new(
+        Get,
+        "/profiles/{id}",
+        Tenant(Viewer),
+        "A machine profile with all its versions",
+    ),
+    Route::new(
+        Put,
+        "/profiles/{id}",
+        Tenant(Admin),
+        "Change a machine profile: a new version, in force from now",
+    ),
+    Route::new(
+        Delete,
+        "/profiles/{id}",
+        Tenant(Admin),
+        "Delete a machine profile that no machine uses",
     ),
 ];

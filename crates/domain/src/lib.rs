@@ -16,7 +16,8 @@ pub mod ingestion;
 pub mod prediction;
 
 pub use kernel::{
-    activity, catalogue, downsampling, features, identity, ids, machine, run_to_failure, telemetry,
+    activity, catalogue, downsampling, features, identity, ids, machine, profile, run_to_failure,
+    telemetry,
 };
 
 pub use activity::{rate_unit_integral, Activity, ActivityError, ActivityUnit, RateIntegrator};
@@ -29,5 +30,9 @@ pub use features::{
 pub use identity::{Role, UnknownRole};
 pub use ids::{IdError, MachineId, MetricName, SiteId, TenantId};
 pub use machine::{Machine, MachineType, NewMachine};
+pub use profile::{
+    EsgActivity, FieldError, MetricKind, Profile, ProfileDraft, ProfileHistory, ProfileId,
+    ProfileMetric, ProfileSpec, UnitSymbol,
+};
 pub use run_to_failure::RunPhase;
 pub use telemetry::{Reading, Seq, TelemetryMessage};

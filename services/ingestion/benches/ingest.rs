@@ -396,7 +396,7 @@ async fn main() {
     for i in 0..machines {
         admin
             .execute(
-                "INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type) VALUES ($1, $2, 'haul_truck')",
+                "INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type, profile_id) VALUES ($1, $2, 'haul_truck', 'haul_truck')",
                 &[&TENANT, &machine(i)],
             )
             .await

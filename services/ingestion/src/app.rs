@@ -9,7 +9,9 @@ use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::Consumer;
 use aurum_ports::ingestion::{TelemetryMaintenance, TelemetryStore};
-use aurum_postgres::ingestion::{PgMachineRegistry, PgTelemetryMaintenance, PgTelemetryStore};
+use aurum_postgres::ingestion::{
+    PgMachineRegistry, PgProfileStore, PgTelemetryMaintenance, PgTelemetryStore,
+};
 use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -20,6 +22,7 @@ use crate::features::{self, FeatureFeed, FeatureTask};
 use crate::metrics::{FeatureMetrics, IngestMetrics};
 use crate::mqtt_source::{self, BrokerHealth, Inbound};
 use crate::pipeline::Ingestor;
+use crate::profiles::{self, ProfileCatalogue};
 use crate::routes;
 use crate::spool::Spool;
 use crate::writer::{self, WriterSettings, Writers};
@@ -96,8 +99,12 @@ impl Application {
             None => (None, None),
         };
         let ingest = &config.ingest;
+        let profiles = Arc::new(ProfileCatalogue::new(Arc::new(PgProfileStore::new(
+            pool.clone(),
+        ))));
         let ingestor = Arc::new(Ingestor::new(
             machines,
+            Arc::clone(&profiles),
             ingest.validation_policy(),
             metrics.clone(),
         ));
@@ -130,6 +137,10 @@ impl Application {
             ingest.retention_days,
             Duration::from_secs(ingest.maintenance_interval_s.max(60)),
         ))];
+        background.push(tokio::spawn(profiles::watch_changes(
+            profiles,
+            Duration::from_millis(ingest.profile_refresh_ms),
+        )));
 
         // MQTT: broker -> spool -> pipeline -> write queue -> writers.
         let (spool, replay) = Spool::open(

@@ -54,6 +54,9 @@ pub struct IngestSettings {
     /// Telemetry partitions and quarantine rows older than this are dropped.
     pub retention_days: u32,
     pub maintenance_interval_s: u64,
+    /// How often (ms) the replica polls for profiles changed elsewhere: the longest an edit
+    /// takes to be in force here.
+    pub profile_refresh_ms: u64,
 }
 
 impl IngestSettings {
@@ -164,6 +167,7 @@ impl Default for IngestionConfig {
                 partition_ahead_days: 3,
                 retention_days: 90,
                 maintenance_interval_s: 3_600,
+                profile_refresh_ms: 2_000,
             },
             features: FeatureSettings::default(),
             auth: None,
@@ -204,6 +208,12 @@ impl IngestionConfig {
             self.ingest.batch_max_messages,
         ));
         p.extend(zero("ingest.writers", self.ingest.writers));
+        if self.ingest.profile_refresh_ms < 100 {
+            p.push(aurum_config::ConfigProblem {
+                key: "ingest.profile_refresh_ms".into(),
+                problem: "must be at least 100 (ms)".into(),
+            });
+        }
         if self.ingest.retention_days <= self.ingest.max_past_days {
             p.push(aurum_config::ConfigProblem {
                 key: "ingest.retention_days".into(),

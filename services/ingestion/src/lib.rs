@@ -1,5 +1,5 @@
 //! AurumAI ingestion: telemetry from MQTT (shared subscription) and HTTP batches, validated
-//! against the machine catalogue, written idempotently in batches to PostgreSQL, with every
+//! against the machine's profile, written idempotently in batches to PostgreSQL, with every
 //! rejected reading quarantined with its reason.
 
 pub mod app;
@@ -8,6 +8,7 @@ pub mod features;
 pub mod metrics;
 pub mod mqtt_source;
 pub mod pipeline;
+pub mod profiles;
 pub mod routes;
 pub mod spool;
 pub mod writer;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aurum_domain::ingestion::validation::reject_all;
 use aurum_domain::ingestion::{RejectReason, Rejection, ValidatedMessage, ValidationPolicy};
 use aurum_domain::telemetry::RawValue;
-use aurum_domain::{MachineId, MachineType, SiteId, TelemetryMessage, TenantId};
+use aurum_domain::{MachineId, MachineType, ProfileId, SiteId, TelemetryMessage, TenantId};
 use aurum_ports::ingestion::{MachineRegistry, QuarantineRecord, Source, StoredMessage};
 use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::DecodeError;
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::features::MachineRef;
 use crate::metrics::IngestMetrics;
+use crate::profiles::ProfileCatalogue;
 
 /// Raw payloads kept in quarantine are cut to this size.
 pub const QUARANTINE_PAYLOAD_BYTES: usize = 4096;
@@ -85,7 +86,9 @@ pub struct Processed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownMachine {
     pub key: MachineKey,
-    pub machine_type: MachineType,
+    pub profile: ProfileId,
+    /// The built-in kind, which the feature stream and the platform's models need.
+    pub machine_type: Option<MachineType>,
     /// Where it is registered, carried into its feature vectors.
     pub site: Option<SiteId>,
 }
@@ -99,6 +102,7 @@ enum Known {
 #[derive(Debug)]
 pub struct Ingestor {
     registry: Arc<dyn MachineRegistry>,
+    profiles: Arc<ProfileCatalogue>,
     policy: ValidationPolicy,
     metrics: IngestMetrics,
     cache: RwLock<HashMap<(String, String), Known>>,
@@ -107,11 +111,13 @@ pub struct Ingestor {
 impl Ingestor {
     pub fn new(
         registry: Arc<dyn MachineRegistry>,
+        profiles: Arc<ProfileCatalogue>,
         policy: ValidationPolicy,
         metrics: IngestMetrics,
     ) -> Self {
         Self {
             registry,
+            profiles,
             policy,
             metrics,
             cache: RwLock::new(HashMap::new()),
@@ -120,6 +126,10 @@ impl Ingestor {
 
     pub fn registry(&self) -> &Arc<dyn MachineRegistry> {
         &self.registry
+    }
+
+    pub fn profiles(&self) -> &Arc<ProfileCatalogue> {
+        &self.profiles
     }
 
     /// Looks a machine up, through a cache: registrations are permanent, so a hit is final;
@@ -138,6 +148,7 @@ impl Ingestor {
         }
         let found = self.registry.find(tenant, id).await?.map(|m| KnownMachine {
             key: m.key,
+            profile: m.machine.profile,
             machine_type: m.machine.machine_type,
             site: m.machine.site,
         });
@@ -239,13 +250,25 @@ impl Ingestor {
         } else {
             match self.lookup(tenant, &msg.machine_id).await? {
                 Some(known) => {
-                    let v = self.policy.validate(&msg, known.machine_type, Utc::now());
+                    let v = match self.profiles.history(tenant, &known.profile).await? {
+                        Some(history) => self.policy.validate(&msg, history.at(msg.ts), Utc::now()),
+                        // Deleted while a registration raced it: nothing to check against.
+                        None => reject_all(
+                            &msg,
+                            RejectReason::UnknownMetric,
+                            &format!(
+                                "machine {}'s profile {} does not exist",
+                                msg.machine_id, known.profile
+                            ),
+                        ),
+                    };
                     let mut processed = self.finish(env, &msg, Some(known.key), v);
                     if processed.stored.is_some() {
-                        processed.machine = Some(MachineRef {
+                        // Features are computed for the kinds the platform's models know.
+                        processed.machine = known.machine_type.map(|machine_type| MachineRef {
                             tenant: tenant.clone(),
                             id: msg.machine_id.clone(),
-                            machine_type: known.machine_type,
+                            machine_type,
                             site: known.site,
                             traceparent: env.traceparent.map(str::to_owned),
                         });

@@ -18,6 +18,10 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For a 422 of a request body: each field that is wrong (`metrics[2].unit`) and why.
+    /// (A boxed slice keeps `Problem`, every handler's error type, small.)
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub errors: Box<[aurum_domain::FieldError]>,
 }
 
 impl Problem {
@@ -28,11 +32,17 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             request_id: None,
+            errors: Box::default(),
         }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn fields(mut self, errors: Vec<aurum_domain::FieldError>) -> Self {
+        self.errors = errors.into_boxed_slice();
         self
     }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::ids::MetricName;
-use crate::machine::MachineType;
+use crate::profile::Profile;
 use crate::telemetry::{RawValue, Reading, TelemetryMessage};
 
 /// Why a reading or a whole message was rejected.
@@ -141,11 +141,12 @@ impl Default for ValidationPolicy {
 }
 
 impl ValidationPolicy {
-    /// Validates every reading of `msg` for a machine of `machine_type`.
+    /// Validates every reading of `msg` against `profile`, the version of the machine's
+    /// profile in force at the message's timestamp.
     pub fn validate(
         &self,
         msg: &TelemetryMessage,
-        machine_type: MachineType,
+        profile: &Profile,
         now: DateTime<Utc>,
     ) -> ValidatedMessage {
         if let Some(reason) = self.timestamp_problem(msg.ts, now) {
@@ -186,11 +187,14 @@ impl ValidationPolicy {
             }
             let spec = MetricName::parse(&raw.metric)
                 .ok()
-                .and_then(|name| machine_type.metric(&name).map(|spec| (name, spec)));
+                .and_then(|name| profile.spec.metric(&name).map(|spec| (name, spec)));
             let Some((name, spec)) = spec else {
                 rejected.push(reject(
                     RejectReason::UnknownMetric,
-                    format!("{:?} is not a metric of a {}", raw.metric, machine_type),
+                    format!(
+                        "{:?} is not a metric of profile {} (version {})",
+                        raw.metric, profile.id, profile.version
+                    ),
                 ));
                 continue;
             };
@@ -214,7 +218,7 @@ impl ValidationPolicy {
                     RejectReason::ImplausibleValue,
                     format!(
                         "{name} = {value} {} is outside [{}, {}]",
-                        spec.unit.symbol(),
+                        spec.unit.as_str(),
                         spec.min,
                         spec.max
                     ),
@@ -265,8 +269,13 @@ pub fn reject_all(msg: &TelemetryMessage, reason: RejectReason, detail: &str) ->
 mod tests {
     use super::*;
     use crate::ids::MachineId;
+    use crate::machine::MachineType;
     use crate::telemetry::{RawReading, Seq};
     use proptest::prelude::*;
+
+    fn truck() -> Profile {
+        Profile::builtin(MachineType::HaulTruck)
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-28T01:00:00Z")
@@ -302,7 +311,7 @@ mod tests {
                 ("vibration", RawValue::Number(3.1)),
             ],
         );
-        let v = ValidationPolicy::default().validate(&m, MachineType::HaulTruck, now());
+        let v = ValidationPolicy::default().validate(&m, &truck(), now());
         assert_eq!(v.accepted.len(), 2);
         assert!(v.rejected.is_empty());
     }
@@ -320,7 +329,7 @@ mod tests {
                 ("rpm", RawValue::Number(1.0)),
             ],
         );
-        let v = ValidationPolicy::default().validate(&m, MachineType::HaulTruck, now());
+        let v = ValidationPolicy::default().validate(&m, &truck(), now());
         assert_eq!(v.accepted.len(), 1);
         assert_eq!(
             reasons(&v),
@@ -346,19 +355,18 @@ mod tests {
             &[("rpm", RawValue::Number(1.0))],
         );
         assert_eq!(
-            reasons(&p.validate(&future, MachineType::HaulTruck, now())),
+            reasons(&p.validate(&future, &truck(), now())),
             vec![RejectReason::TimestampInFuture]
         );
         assert_eq!(
-            reasons(&p.validate(&past, MachineType::HaulTruck, now())),
+            reasons(&p.validate(&past, &truck(), now())),
             vec![RejectReason::TimestampTooOld]
         );
     }
 
     #[test]
     fn an_empty_message_is_rejected_not_ignored() {
-        let v =
-            ValidationPolicy::default().validate(&msg(now(), &[]), MachineType::HaulTruck, now());
+        let v = ValidationPolicy::default().validate(&msg(now(), &[]), &truck(), now());
         assert_eq!(reasons(&v), vec![RejectReason::EmptyMessage]);
     }
 
@@ -381,10 +389,11 @@ mod tests {
                 .map(|(i, v)| (names[*i], RawValue::Number(*v)))
                 .collect();
             let m = msg(now() + TimeDelta::seconds(skew_s), &readings);
-            let v = ValidationPolicy::default().validate(&m, MachineType::HaulTruck, now());
+            let v = ValidationPolicy::default().validate(&m, &truck(), now());
             prop_assert_eq!(v.accepted.len() + v.rejected.len(), readings.len().max(1));
             for r in &v.accepted {
-                let spec = MachineType::HaulTruck.metric(&r.metric);
+                let truck = truck();
+                let spec = truck.spec.metric(&r.metric);
                 prop_assert!(spec.is_some_and(|s| s.is_plausible(r.value)));
             }
         }

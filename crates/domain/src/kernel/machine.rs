@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, MetricSpec};
 use crate::ids::{MachineId, MetricName, SiteId, TenantId};
+use crate::profile::ProfileId;
 
 /// The kinds of machine the platform knows how to monitor. Each has its own metric catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,21 +65,31 @@ impl fmt::Display for MachineType {
 }
 
 /// A request to register a machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewMachine {
     pub tenant: TenantId,
     pub id: MachineId,
-    pub machine_type: MachineType,
+    /// The profile its readings are checked against.
+    pub profile: ProfileId,
     pub site: Option<SiteId>,
     pub name: Option<String>,
 }
 
+impl NewMachine {
+    /// The built-in kind, when the profile is one (the kinds the platform's models know).
+    pub fn machine_type(&self) -> Option<MachineType> {
+        self.profile.machine_type()
+    }
+}
+
 /// A registered machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Machine {
     pub tenant: TenantId,
     pub id: MachineId,
-    pub machine_type: MachineType,
+    pub profile: ProfileId,
+    /// The built-in kind its profile is, `None` for a tenant's own profile.
+    pub machine_type: Option<MachineType>,
     pub site: Option<SiteId>,
     pub name: Option<String>,
     pub registered_at: DateTime<Utc>,

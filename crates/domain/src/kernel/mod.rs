@@ -9,5 +9,6 @@ pub mod features;
 pub mod identity;
 pub mod ids;
 pub mod machine;
+pub mod profile;
 pub mod run_to_failure;
 pub mod telemetry;

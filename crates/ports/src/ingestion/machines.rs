@@ -1,7 +1,7 @@
 //! The machine registry.
 
 use async_trait::async_trait;
-use aurum_domain::{Machine, MachineId, NewMachine, TenantId};
+use aurum_domain::{Machine, MachineId, NewMachine, ProfileId, TenantId};
 
 use crate::{MachineKey, StoreError};
 
@@ -15,6 +15,8 @@ pub struct RegisteredMachine {
 pub enum RegisterError {
     #[error("machine {0} is already registered")]
     AlreadyExists(MachineId),
+    #[error("the tenant has no profile {0}")]
+    UnknownProfile(ProfileId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -1,7 +1,7 @@
 //! The machine registry over HTTP.
 
 use actix_web::{web, HttpResponse};
-use aurum_domain::{MachineId, MachineType, NewMachine, SiteId};
+use aurum_domain::{MachineId, NewMachine, ProfileId, SiteId};
 use aurum_http::{Problem, Tenant};
 use aurum_ports::ingestion::RegisterError;
 use serde::Deserialize;
@@ -12,7 +12,10 @@ use crate::app::AppState;
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     id: String,
-    machine_type: String,
+    /// The machine's profile: a built-in one (`haul_truck`) or one of the tenant's.
+    profile: Option<String>,
+    /// The older name for a built-in profile, still accepted.
+    machine_type: Option<String>,
     site: Option<String>,
     name: Option<String>,
 }
@@ -27,13 +30,21 @@ impl RegisterBody {
         if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
             return Err(bad("name is longer than 200 characters".into()));
         }
+        let profile = match (self.profile.as_deref(), self.machine_type.as_deref()) {
+            (None, None) => return Err(bad("profile is required".into())),
+            (Some(p), Some(t)) if p != t => {
+                return Err(bad(format!(
+                    "profile {p:?} and machine_type {t:?} disagree; send profile alone"
+                )))
+            }
+            (Some(p), _) | (None, Some(p)) => {
+                ProfileId::parse(p).map_err(|e| bad(e.to_string()))?
+            }
+        };
         Ok(NewMachine {
             tenant: tenant.0,
             id: MachineId::parse(&self.id).map_err(|e| bad(e.to_string()))?,
-            machine_type: self
-                .machine_type
-                .parse::<MachineType>()
-                .map_err(|e| bad(e.to_string()))?,
+            profile,
             site: self
                 .site
                 .as_deref()
@@ -61,6 +72,13 @@ pub async fn register(
         Err(RegisterError::AlreadyExists(id)) => Err(Problem::conflict(format!(
             "machine {id} is already registered"
         ))),
+        Err(RegisterError::UnknownProfile(p)) => Err(Problem::unprocessable(format!(
+            "there is no profile {p}: create it first (POST /v1/profiles) or use a built-in one"
+        ))
+        .fields(vec![aurum_domain::FieldError {
+            field: "profile".into(),
+            message: format!("no profile {p}"),
+        }])),
         Err(RegisterError::Store(e)) => Err(Problem::store(&e, "registering a machine")),
     }
 }
@@ -88,10 +106,18 @@ pub async fn get(
         .await
         .map_err(|e| Problem::store(&e, "reading the machine registry"))?
     {
-        Some(m) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "machine": m.machine,
-            "metrics": m.machine.machine_type.catalogue(),
-        }))),
+        Some(m) => {
+            let profile = state
+                .ingestor
+                .profiles()
+                .history(&tenant.0, &m.machine.profile)
+                .await
+                .map_err(|e| Problem::store(&e, "reading the machine's profile"))?;
+            Ok(HttpResponse::Ok().json(serde_json::json!({
+                "metrics": profile.as_ref().map(|h| &h.latest().spec.metrics),
+                "machine": m.machine,
+            })))
+        }
         None => Err(Problem::not_found(format!(
             "machine {id} is not registered"
         ))),

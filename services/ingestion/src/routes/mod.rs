@@ -1,6 +1,7 @@
 //! HTTP routes of the ingestion service (`/v1`).
 
 pub mod machines;
+pub mod profiles;
 pub mod telemetry;
 
 use actix_web::web;
@@ -18,5 +19,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(machines::list)),
         )
         .service(r("/machines/{id}").route(web::get().to(machines::get)))
-        .service(r("/machines/{id}/telemetry").route(web::get().to(telemetry::get_series)));
+        .service(r("/machines/{id}/telemetry").route(web::get().to(telemetry::get_series)))
+        .service(
+            r("/profiles")
+                .route(web::get().to(profiles::list))
+                .route(web::post().to(profiles::create)),
+        )
+        .service(
+            r("/profiles/{id}")
+                .route(web::get().to(profiles::get))
+                .route(web::put().to(profiles::update))
+                .route(web::delete().to(profiles::delete)),
+        );
 }

@@ -169,7 +169,7 @@ pub struct SeriesQuery {
 struct SeriesResponse {
     machine_id: String,
     metric: String,
-    unit: &'static str,
+    unit: String,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     step_s: u32,
@@ -221,12 +221,25 @@ pub async fn get_series(
             "machine {id} is not registered"
         )));
     };
-    let spec = known.machine_type.metric(&metric).ok_or_else(|| {
-        Problem::bad_request(format!(
-            "{metric} is not a metric of a {}",
-            known.machine_type
-        ))
-    })?;
+    let profile = state
+        .ingestor
+        .profiles()
+        .history(&tenant.0, &known.profile)
+        .await
+        .map_err(|e| Problem::store(&e, "reading the machine's profile"))?
+        .ok_or_else(|| Problem::not_found(format!("profile {} does not exist", known.profile)))?;
+    // A metric of any version: history is kept for metrics a later version dropped.
+    let spec = profile
+        .versions()
+        .iter()
+        .rev()
+        .find_map(|p| p.spec.metric(&metric))
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "{metric} is not a metric of profile {}",
+                known.profile
+            ))
+        })?;
     let q = BucketQuery::new(tenant.0, id.clone(), metric.clone(), range, step)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
     let buckets = state
@@ -237,7 +250,7 @@ pub async fn get_series(
     Ok(HttpResponse::Ok().json(SeriesResponse {
         machine_id: id.to_string(),
         metric: metric.to_string(),
-        unit: spec.unit.symbol(),
+        unit: spec.unit.as_str().to_owned(),
         from,
         to,
         step_s: step.seconds(),

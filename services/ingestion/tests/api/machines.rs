@@ -32,7 +32,7 @@ async fn invalid_registrations_are_refused_with_a_reason() {
     for (id, t) in [
         ("TRUCK 21", "haul_truck"),
         ("T/1", "haul_truck"),
-        ("X-1", "spaceship"),
+        ("X-1", "Space Ship"),
     ] {
         let r = app.register(id, t).await;
         assert_eq!(r.status(), 400, "{id} {t}");
@@ -40,6 +40,11 @@ async fn invalid_registrations_are_refused_with_a_reason() {
         assert_eq!(p["type"], "urn:aurumai:problem:invalid-request");
         assert!(p["detail"].as_str().is_some());
     }
+    // A well-formed profile id that is neither built in nor one of the tenant's.
+    let r = app.register("X-1", "spaceship").await;
+    assert_eq!(r.status(), 422);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "profile");
     let r = app
         .client
         .post(app.url("/v1/machines"))

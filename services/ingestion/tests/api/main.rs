@@ -13,6 +13,7 @@ mod helpers;
 mod logging;
 mod machines;
 mod oversized;
+mod profiles;
 mod reliability;
 mod startup;
 mod storage;

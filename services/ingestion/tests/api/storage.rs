@@ -64,7 +64,7 @@ async fn the_analytics_role_reads_but_never_writes() {
     let err = db
         .as_role(
             "aurumai_readonly",
-            "INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type) VALUES ('t', 'm', 'haul_truck')",
+            "INSERT INTO ingestion.machines (tenant_id, machine_id, machine_type, profile_id) VALUES ('t', 'm', 'haul_truck', 'haul_truck')",
         )
         .await
         .unwrap_err();

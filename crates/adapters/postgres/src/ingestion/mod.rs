@@ -1,13 +1,15 @@
-//! The ingestion context: the machine registry, the telemetry store with its quarantine and
-//! the time partitions, in the `ingestion` schema.
+//! The ingestion context: the machine registry and the machine profiles, the telemetry store
+//! with its quarantine and the time partitions, in the `ingestion` schema.
 
 mod machines;
 mod maintenance;
+mod profiles;
 mod schema;
 mod telemetry;
 
 pub use machines::PgMachineRegistry;
 pub use maintenance::PgTelemetryMaintenance;
+pub use profiles::PgProfileStore;
 pub use telemetry::PgTelemetryStore;
 
 use aurum_config::DatabaseSettings;

@@ -9,10 +9,34 @@ pub mod ingestion {
             machine_key -> Int8,
             tenant_id -> Text,
             machine_id -> Text,
-            machine_type -> Text,
+            machine_type -> Nullable<Text>,
             site_id -> Nullable<Text>,
             name -> Nullable<Text>,
             registered_at -> Timestamptz,
+            profile_id -> Text,
+        }
+    }
+
+    diesel::table! {
+        ingestion.profile_changes (change_id) {
+            change_id -> Int8,
+            tenant_id -> Text,
+            profile_id -> Text,
+            changed_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        ingestion.profiles (tenant_id, profile_id, version) {
+            tenant_id -> Text,
+            profile_id -> Text,
+            version -> Int4,
+            name -> Text,
+            description -> Text,
+            metrics -> Jsonb,
+            feature_window_s -> Int4,
+            valid_from -> Timestamptz,
+            created_by -> Text,
         }
     }
 
@@ -44,5 +68,11 @@ pub mod ingestion {
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(machines, quarantine, telemetry,);
+    diesel::allow_tables_to_appear_in_same_query!(
+        machines,
+        profile_changes,
+        profiles,
+        quarantine,
+        telemetry,
+    );
 }
