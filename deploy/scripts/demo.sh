@@ -355,13 +355,26 @@ ensure_device() {
 
 register_machine() {
     local id="$1" type="$2" site="$3" name="$4" body code
-    body="$(printf '{"id":"%s","machine_type":"%s","site":"%s","name":"%s"}' "${id}" "${type}" "${site}" "${name}")"
+    body="$(printf '{"id":"%s","profile":"%s","site":"%s","name":"%s"}' "${id}" "${type}" "${site}" "${name}")"
     api POST /machines "${body}" >/dev/null
     code="${API_STATUS}"
     case "${code}" in
         201) log "registered ${id} (${type}, site ${site})" ;;
         409) log "${id} was already registered" ;;
         *) die "registering ${id} failed with HTTP ${code}" ;;
+    esac
+}
+
+# A profile from the simulator's examples, created for the demo tenant unless it exists.
+ensure_profile() {
+    local id="$1" file="${AURUMAI_ROOT}/services/simulator/examples/profiles/$1.json" body
+    body="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["id"]=sys.argv[2]; print(json.dumps(d))' "${file}" "${id}")" \
+        || die "cannot read ${file}"
+    api POST /profiles "${body}" >/dev/null
+    case "${API_STATUS}" in
+        201) log "created the ${id} profile" ;;
+        409) log "the ${id} profile exists already" ;;
+        *) die "creating the ${id} profile failed with HTTP ${API_STATUS}" ;;
     esac
 }
 
@@ -505,6 +518,11 @@ print_banner() {
    curl -s -H "Authorization: Bearer \$TOKEN" \$AURUM_GATEWAY_URL/api/v1/devices
    curl -s -H "Authorization: Bearer \$TOKEN" \$AURUM_GATEWAY_URL/api/v1/audit
 
+   # a kind of machine of the tenant's own (docs/profiles.md): its profile, then a message of
+   # PUMP-1's (rpm is no metric of a pump: that reading is quarantined, the others are stored)
+   curl -s -H "Authorization: Bearer \$TOKEN" \$AURUM_GATEWAY_URL/api/v1/profiles/centrifugal_pump
+   curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \$AURUM_GATEWAY_URL/api/v1/telemetry -d "{\\"messages\\":[{\\"machine_id\\":\\"PUMP-1\\",\\"seq\\":\$(date +%s),\\"ts\\":\\"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\\",\\"metrics\\":{\\"discharge_pressure\\":12.5,\\"power_kw\\":180,\\"rpm\\":1480}}]}"
+
    # publish as TRUCK-21's device (its own topic only: other topics are refused)
    mosquitto_pub -V mqttv5 -h 127.0.0.1 -p ${MQTT_PORT} -u "\$AURUM_MQTT_USERNAME" -P "\$AURUM_MQTT_PASSWORD" -q 1 -t aurum/v1/${TENANT}/TRUCK-21/telemetry -D publish content-type application/json -m "{\\"machine_id\\":\\"TRUCK-21\\",\\"seq\\":\$(date +%s%N),\\"ts\\":\\"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\\",\\"metrics\\":{\\"rpm\\":1650.0,\\"vibration\\":3.1}}"
 
@@ -627,6 +645,10 @@ TOKEN="$(demo_token)"
 register_machine TRUCK-21 haul_truck pit-north "Haul truck 21"
 register_machine MILL-3 grinding_mill concentrator "Grinding mill 3"
 register_machine BOILER-7 industrial_boiler power-house "Boiler 7"
+# A kind of machine of the tenant's own, defined as data (docs/profiles.md).
+ensure_profile centrifugal_pump
+ensure_profile belt_conveyor
+register_machine PUMP-1 centrifugal_pump concentrator "Feed pump 1"
 for machine in "${DEMO_MACHINES[@]}"; do
     ensure_device "${machine}"
 done

@@ -28,6 +28,18 @@ pub const ROUTES: &[Route] = &[
         "A machine's telemetry series (downsampled)",
     ),
     Route::new(
+        Post,
+        "/machines/{id}/events",
+        Tenant(Operator),
+        "Record a maintenance event: failure (with its mode), repair, inspection, part replaced",
+    ),
+    Route::new(
+        Get,
+        "/machines/{id}/events",
+        Tenant(Viewer),
+        "A machine's maintenance events, newest first",
+    ),
+    Route::new(
         Get,
         "/profiles",
         Tenant(Viewer),

@@ -8,9 +8,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use aurum_http::{HttpMetrics, Ops, Readiness, RunningServer};
 use aurum_mqtt::Consumer;
-use aurum_ports::ingestion::{TelemetryMaintenance, TelemetryStore};
+use aurum_ports::ingestion::{MaintenanceLog, TelemetryMaintenance, TelemetryStore};
 use aurum_postgres::ingestion::{
-    PgMachineRegistry, PgProfileStore, PgTelemetryMaintenance, PgTelemetryStore,
+    PgMachineRegistry, PgMaintenanceLog, PgProfileStore, PgTelemetryMaintenance, PgTelemetryStore,
 };
 use aurum_postgres::{connect_pool, PgHealth, PoolMetrics};
 use chrono::Utc;
@@ -32,6 +32,7 @@ use crate::writer::{self, WriterSettings, Writers};
 pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     pub store: Arc<dyn TelemetryStore>,
+    pub events: Arc<dyn MaintenanceLog>,
     pub metrics: IngestMetrics,
     pub max_batch_messages: usize,
     pub body_limit_bytes: usize,
@@ -229,6 +230,7 @@ impl Application {
         let state = web::Data::new(AppState {
             ingestor,
             store,
+            events: Arc::new(PgMaintenanceLog::new(pool.clone())),
             metrics,
             max_batch_messages: ingest.max_batch_messages,
             body_limit_bytes: config.http.body_limit_bytes,

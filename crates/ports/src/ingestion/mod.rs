@@ -1,9 +1,12 @@
-//! The ingestion context: the machine registry and the telemetry store with its quarantine.
+//! The ingestion context: the machine registry, the machine profiles, the maintenance log, and
+//! the telemetry store with its quarantine.
 
+mod events;
 mod machines;
 mod profiles;
 mod telemetry;
 
+pub use events::{EventError, EventQuery, MaintenanceLog};
 pub use machines::{MachineRegistry, RegisterError, RegisteredMachine};
 pub use profiles::{ProfileChange, ProfileError, ProfileStore};
 pub use telemetry::{

@@ -1,5 +1,6 @@
 //! HTTP routes of the ingestion service (`/v1`).
 
+pub mod events;
 pub mod machines;
 pub mod profiles;
 pub mod telemetry;
@@ -20,6 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(r("/machines/{id}").route(web::get().to(machines::get)))
         .service(r("/machines/{id}/telemetry").route(web::get().to(telemetry::get_series)))
+        .service(
+            r("/machines/{id}/events")
+                .route(web::post().to(events::record))
+                .route(web::get().to(events::list)),
+        )
         .service(
             r("/profiles")
                 .route(web::get().to(profiles::list))

@@ -7,6 +7,7 @@
 mod service;
 
 mod access;
+mod events;
 mod features;
 mod health;
 mod helpers;

@@ -1,12 +1,14 @@
 //! The ingestion context: the machine registry and the machine profiles, the telemetry store
 //! with its quarantine and the time partitions, in the `ingestion` schema.
 
+mod events;
 mod machines;
 mod maintenance;
 mod profiles;
 mod schema;
 mod telemetry;
 
+pub use events::PgMaintenanceLog;
 pub use machines::PgMachineRegistry;
 pub use maintenance::PgTelemetryMaintenance;
 pub use profiles::PgProfileStore;

@@ -18,6 +18,20 @@ pub mod ingestion {
     }
 
     diesel::table! {
+        ingestion.maintenance_events (event_id) {
+            event_id -> Int8,
+            tenant_id -> Text,
+            machine_id -> Text,
+            kind -> Text,
+            failure_mode -> Nullable<Text>,
+            occurred_at -> Timestamptz,
+            recorded_at -> Timestamptz,
+            recorded_by -> Text,
+            note -> Text,
+        }
+    }
+
+    diesel::table! {
         ingestion.profile_changes (change_id) {
             change_id -> Int8,
             tenant_id -> Text,
@@ -70,6 +84,7 @@ pub mod ingestion {
 
     diesel::allow_tables_to_appear_in_same_query!(
         machines,
+        maintenance_events,
         profile_changes,
         profiles,
         quarantine,
