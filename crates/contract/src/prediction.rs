@@ -55,6 +55,12 @@ pub const ROUTES: &[Route] = &[
         "Resolve an alert",
     ),
     Route::new(
+        Post,
+        "/alerts/{id}/feedback",
+        Tenant(Operator),
+        "Confirm or reject an alert (a true or false positive), against a maintenance event",
+    ),
+    Route::new(
         Get,
         "/esg/summary",
         Tenant(Viewer),

@@ -31,6 +31,31 @@ pub enum AlertCategory {
     Safety,
 }
 
+/// A person's verdict on an alert, which is what the models' precision is measured by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A true positive: the machine failed, or was found about to.
+    Confirmed,
+    /// A false positive: nothing was wrong.
+    Rejected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Verdict::Confirmed, Verdict::Rejected]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
 /// Where an alert is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

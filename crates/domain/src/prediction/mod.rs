@@ -7,6 +7,7 @@ pub mod scoring;
 
 pub use alerts::{
     AlertCategory, AlertDecision, AlertPolicy, AlertState, PolicyError, Severity, TransitionError,
+    Verdict,
 };
 pub use esg::{
     carbon_intensity, forecast_next_24h, ActivityKind, EmissionFactor, EsgError, FactorBook,

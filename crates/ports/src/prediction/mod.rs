@@ -6,7 +6,7 @@ mod scoring;
 
 pub use esg::{AddFactorError, EsgStore, RecordOutcome, ReportData, ReportQuery};
 pub use scoring::{
-    Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate, FleetEntry,
-    MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore, RecentScores,
-    RegisterModelOutcome, TrackedMachine,
+    Alert, AlertChange, AlertFeedback, AlertFilter, AlertStore, AlertTransition, AlertUpdate,
+    FleetEntry, MachineIdentity, ModelRecord, ModelRegistry, NewModel, PredictionStore,
+    RecentScores, RegisterModelOutcome, TrackedMachine,
 };

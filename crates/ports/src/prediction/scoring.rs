@@ -2,7 +2,7 @@
 //! with their latest features and predictions, and alerts.
 
 use async_trait::async_trait;
-use aurum_domain::prediction::{AlertCategory, AlertState, Prediction, Severity};
+use aurum_domain::prediction::{AlertCategory, AlertState, Prediction, Severity, Verdict};
 use aurum_domain::{FeatureVector, MachineId, MachineType, SiteId, TenantId, TimeRange};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -155,6 +155,21 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub resolution_note: Option<String>,
+    /// A planner's verdict, once given.
+    pub feedback: Option<AlertFeedback>,
+}
+
+/// A planner's verdict on an alert, against the maintenance event that shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertFeedback {
+    pub verdict: Verdict,
+    /// The event of the machine's maintenance log (ingestion's `/machines/{id}/events`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A change to a machine's unresolved alert of a category, decided by the alert policy.
@@ -225,5 +240,12 @@ pub trait AlertStore: Send + Sync + std::fmt::Debug {
         by: &str,
         note: Option<&str>,
         at: DateTime<Utc>,
+    ) -> Result<AlertTransition, StoreError>;
+    /// Records (or replaces) the verdict on an alert in any state.
+    async fn give_feedback(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        feedback: &AlertFeedback,
     ) -> Result<AlertTransition, StoreError>;
 }

@@ -1,10 +1,10 @@
-//! Alerts: list, acknowledge, resolve.
+//! Alerts: list, acknowledge, resolve, and a planner's verdict on them.
 
 use actix_web::{web, HttpResponse};
-use aurum_domain::prediction::{AlertState, Severity};
+use aurum_domain::prediction::{AlertState, Severity, Verdict};
 use aurum_domain::MachineId;
 use aurum_http::{Actor, Problem, Tenant};
-use aurum_ports::prediction::{AlertFilter, AlertTransition};
+use aurum_ports::prediction::{Alert, AlertFeedback, AlertFilter, AlertTransition};
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -54,7 +54,101 @@ pub async fn list(
         .list(&tenant.0, &filter)
         .await
         .map_err(|e| store_problem(&e))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "alerts": alerts })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "alerts": alerts,
+        "feedback": FeedbackCounts::of(&alerts),
+    })))
+}
+
+/// How many of the listed alerts planners confirmed, rejected, or have not judged yet.
+#[derive(Debug, Default, serde::Serialize)]
+struct FeedbackCounts {
+    confirmed: usize,
+    rejected: usize,
+    unreviewed: usize,
+}
+
+impl FeedbackCounts {
+    fn of(alerts: &[Alert]) -> Self {
+        let mut c = Self::default();
+        for a in alerts {
+            match a.feedback.as_ref().map(|f| f.verdict) {
+                Some(Verdict::Confirmed) => c.confirmed += 1,
+                Some(Verdict::Rejected) => c.rejected += 1,
+                None => c.unreviewed += 1,
+            }
+        }
+        c
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    verdict: String,
+    event_id: Option<i64>,
+    note: Option<String>,
+}
+
+/// `POST /v1/alerts/{id}/feedback` with `{"verdict": "confirmed"|"rejected", "event_id": N,
+/// "note": "..."}`: in any state; a second verdict replaces the first.
+pub async fn feedback(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    actor: Actor,
+    path: web::Path<i64>,
+    body: web::Json<FeedbackBody>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    let verdict = Verdict::parse(&body.verdict);
+    if verdict.is_none() {
+        errors.push(aurum_domain::FieldError {
+            field: "verdict".into(),
+            message: "must be confirmed or rejected".into(),
+        });
+    }
+    if body.event_id.is_some_and(|e| e < 1) {
+        errors.push(aurum_domain::FieldError {
+            field: "event_id".into(),
+            message: "must be a maintenance event's id (1 or more)".into(),
+        });
+    }
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if note
+        .as_deref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        errors.push(aurum_domain::FieldError {
+            field: "note".into(),
+            message: format!("must be at most {MAX_NOTE_CHARS} characters"),
+        });
+    }
+    let Some(verdict) = verdict.filter(|_| errors.is_empty()) else {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Problem::unprocessable(detail).fields(errors));
+    };
+    let given = AlertFeedback {
+        verdict,
+        event_id: body.event_id,
+        by: actor.as_str().to_owned(),
+        at: Utc::now(),
+        note,
+    };
+    let t = state
+        .alerts
+        .give_feedback(&tenant.0, id, &given)
+        .await
+        .map_err(|e| store_problem(&e))?;
+    outcome(t, id)
 }
 
 #[derive(Debug, Default, Deserialize)]

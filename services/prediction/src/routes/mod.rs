@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(r("/alerts").route(web::get().to(alerts::list)))
         .service(r("/alerts/{id}/ack").route(web::post().to(alerts::acknowledge)))
         .service(r("/alerts/{id}/resolve").route(web::post().to(alerts::resolve)))
+        .service(r("/alerts/{id}/feedback").route(web::post().to(alerts::feedback)))
         .configure(esg::configure);
 }
 

@@ -203,3 +203,90 @@ async fn alerts_are_filtered_and_isolated_per_tenant() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planner_confirms_or_rejects_an_alert_against_a_maintenance_event_and_the_list_counts_it()
+{
+    let app = spawn_app().await;
+    let t0 = Utc::now() - TimeDelta::hours(10);
+    for i in 0..3 {
+        post(
+            &app,
+            "MILL-7",
+            MachineType::GrindingMill,
+            true,
+            t0 + TimeDelta::hours(i),
+        )
+        .await;
+    }
+    let id = predictive(&app.alerts("?state=open").await)[0]["id"]
+        .as_i64()
+        .unwrap();
+    let counts = |body: Value| body["feedback"].clone();
+    let listed = app.get("/v1/alerts").await.json::<Value>().await.unwrap();
+    assert_eq!(counts(listed)["unreviewed"], 1);
+
+    let r = app
+        .post_as(
+            "demo",
+            &format!("/v1/alerts/{id}/feedback"),
+            Some(serde_json::json!({"verdict": "confirmed", "event_id": 41,
+                                    "note": "liner bolts found loose"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let judged: Value = r.json().await.unwrap();
+    assert_eq!(judged["feedback"]["verdict"], "confirmed");
+    assert_eq!(judged["feedback"]["event_id"], 41);
+    assert_eq!(judged["feedback"]["by"], PLANNER);
+    assert_eq!(
+        judged["state"], "open",
+        "a verdict does not move the lifecycle"
+    );
+    let listed = app.get("/v1/alerts").await.json::<Value>().await.unwrap();
+    assert_eq!(
+        counts(listed),
+        serde_json::json!({"confirmed": 1, "rejected": 0, "unreviewed": 0})
+    );
+
+    // A second verdict replaces the first.
+    let r = app
+        .post_as(
+            "demo",
+            &format!("/v1/alerts/{id}/feedback"),
+            Some(serde_json::json!({"verdict": "rejected"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let listed = app.get("/v1/alerts").await.json::<Value>().await.unwrap();
+    assert_eq!(counts(listed)["rejected"], 1);
+
+    let r = app
+        .post_as(
+            "demo",
+            &format!("/v1/alerts/{id}/feedback"),
+            Some(serde_json::json!({"verdict": "maybe", "event_id": 0})),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "verdict");
+    assert_eq!(p["errors"][1]["field"], "event_id");
+    let verdict = Some(serde_json::json!({"verdict": "confirmed"}));
+    assert_eq!(
+        app.post_as(
+            "other",
+            &format!("/v1/alerts/{id}/feedback"),
+            verdict.clone()
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(
+        app.post_as("demo", "/v1/alerts/999999/feedback", verdict)
+            .await
+            .status(),
+        404
+    );
+}

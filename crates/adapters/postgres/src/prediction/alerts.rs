@@ -1,10 +1,10 @@
 //! Alerts in `prediction.alerts`.
 
 use async_trait::async_trait;
-use aurum_domain::prediction::{AlertCategory, AlertState, Severity};
+use aurum_domain::prediction::{AlertCategory, AlertState, Severity, Verdict};
 use aurum_domain::{MachineId, TenantId};
 use aurum_ports::prediction::{
-    Alert, AlertChange, AlertFilter, AlertStore, AlertTransition, AlertUpdate,
+    Alert, AlertChange, AlertFeedback, AlertFilter, AlertStore, AlertTransition, AlertUpdate,
 };
 use aurum_ports::{MachineKey, StoreError};
 use chrono::{DateTime, Utc};
@@ -59,6 +59,16 @@ struct AlertRow {
     resolved_by: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     resolution_note: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    verdict: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    event_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    given_by: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    given_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    feedback_note: Option<String>,
 }
 
 impl AlertRow {
@@ -94,6 +104,16 @@ impl AlertRow {
             resolved_at: self.resolved_at,
             resolved_by: self.resolved_by,
             resolution_note: self.resolution_note,
+            feedback: match (self.verdict, self.given_by, self.given_at) {
+                (Some(v), Some(by), Some(at)) => Some(AlertFeedback {
+                    verdict: Verdict::parse(&v).ok_or_else(|| bad("verdict", v.clone()))?,
+                    event_id: self.event_id,
+                    by,
+                    at,
+                    note: self.feedback_note,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -121,7 +141,12 @@ struct ClearColumns {
 
 const ALERT_COLUMNS: &str = "a.id, m.machine_id, a.category, a.severity, a.state, a.score, \
      a.peak_score, a.message, a.model_version, a.opened_at, a.updated_at, a.acknowledged_at, \
-     a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note";
+     a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note, f.verdict, f.event_id, \
+     f.given_by, f.given_at, f.note AS feedback_note";
+
+/// The tables `ALERT_COLUMNS` come from: the alert, its machine, its verdict if any.
+const ALERT_FROM: &str = "prediction.alerts a JOIN prediction.machines m USING (machine_key) \
+     LEFT JOIN prediction.alert_feedback f ON f.alert_id = a.id";
 
 /// Who resolves an alert whose condition ended.
 const SYSTEM: &str = "system";
@@ -270,8 +295,7 @@ impl AlertStore for PgAlertStore {
     ) -> Result<Vec<Alert>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let rows: Vec<AlertRow> = diesel::sql_query(format!(
-            "SELECT {ALERT_COLUMNS} FROM prediction.alerts a \
-             JOIN prediction.machines m USING (machine_key) \
+            "SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} \
              WHERE m.tenant_id = $1 \
                AND ($2::text IS NULL OR a.state = $2) \
                AND ($3::text IS NULL OR a.severity = $3) \
@@ -309,6 +333,53 @@ impl AlertStore for PgAlertStore {
     ) -> Result<AlertTransition, StoreError> {
         self.transition(tenant, id, at, by, Step::Resolve(note))
             .await
+    }
+
+    async fn give_feedback(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        feedback: &AlertFeedback,
+    ) -> Result<AlertTransition, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let tenant = tenant.as_str().to_owned();
+        let feedback = feedback.clone();
+        let rows: Vec<AlertRow> = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                // Only the tenant's alert gets a verdict: another tenant's is not found.
+                diesel::sql_query(
+                    "INSERT INTO prediction.alert_feedback \
+                         (alert_id, verdict, event_id, given_by, given_at, note) \
+                     SELECT a.id, $3, $4, $5, $6, $7 FROM prediction.alerts a \
+                     JOIN prediction.machines m USING (machine_key) \
+                     WHERE a.id = $1 AND m.tenant_id = $2 \
+                     ON CONFLICT (alert_id) DO UPDATE SET verdict = EXCLUDED.verdict, \
+                         event_id = EXCLUDED.event_id, given_by = EXCLUDED.given_by, \
+                         given_at = EXCLUDED.given_at, note = EXCLUDED.note",
+                )
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(&tenant)
+                .bind::<Text, _>(feedback.verdict.as_str())
+                .bind::<Nullable<BigInt>, _>(feedback.event_id)
+                .bind::<Text, _>(&feedback.by)
+                .bind::<Timestamptz, _>(feedback.at)
+                .bind::<Nullable<Text>, _>(feedback.note.as_deref())
+                .execute(conn)
+                .await?;
+                diesel::sql_query(format!(
+                    "SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE a.id = $1 AND m.tenant_id = $2"
+                ))
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(&tenant)
+                .load(conn)
+                .await
+            })
+            .await
+            .map_err(store_error)?;
+        match rows.into_iter().next() {
+            Some(row) => Ok(AlertTransition::Done(row.into_alert()?)),
+            None => Ok(AlertTransition::NotFound),
+        }
     }
 }
 
@@ -421,9 +492,7 @@ impl PgAlertStore {
         let by = by.to_owned();
         let note = step.note();
         let select = format!(
-            "SELECT {ALERT_COLUMNS} FROM prediction.alerts a \
-             JOIN prediction.machines m USING (machine_key) \
-             WHERE a.id = $1 AND m.tenant_id = $2"
+            "SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE a.id = $1 AND m.tenant_id = $2"
         );
         let result = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {

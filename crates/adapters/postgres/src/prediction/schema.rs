@@ -16,6 +16,17 @@ pub mod prediction {
     }
 
     diesel::table! {
+        prediction.alert_feedback (alert_id) {
+            alert_id -> Int8,
+            verdict -> Text,
+            event_id -> Nullable<Int8>,
+            given_by -> Text,
+            given_at -> Timestamptz,
+            note -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
         prediction.alerts (id) {
             id -> Int8,
             machine_key -> Int8,
@@ -123,12 +134,14 @@ pub mod prediction {
     }
 
     diesel::joinable!(activity -> machines (machine_key));
+    diesel::joinable!(alert_feedback -> alerts (alert_id));
     diesel::joinable!(alerts -> machines (machine_key));
     diesel::joinable!(machine_status -> machines (machine_key));
     diesel::joinable!(predictions -> machines (machine_key));
 
     diesel::allow_tables_to_appear_in_same_query!(
         activity,
+        alert_feedback,
         alerts,
         emission_factors,
         machine_status,
