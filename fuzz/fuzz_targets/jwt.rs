@@ -25,6 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 const KID: &str = "k1";
@@ -127,13 +128,13 @@ fuzz_target!(|data: &[u8]| {
             };
             if let Ok(p) = f.rt.block_on(f.signed.verify(&token)) {
                 check_principal_basics(&p);
-                let header: Value = match serde_json::from_slice(rest) {
+                let header: SeenHeader = match serde_json::from_slice(rest) {
                     Ok(v) => v,
-                    Err(e) => panic!("accepted a token whose header is not JSON: {e}"),
+                    Err(e) => panic!("accepted a token whose header is not a JWT header: {e}"),
                 };
-                assert_eq!(header["alg"], "RS256");
-                assert_eq!(header["kid"], KID);
-                let typ = header["typ"].as_str().unwrap_or_default();
+                assert_eq!(header.alg, "RS256");
+                assert_eq!(header.kid, KID);
+                let typ = header.typ.as_str().unwrap_or_default();
                 assert!(
                     typ.eq_ignore_ascii_case("at+jwt")
                         || typ.eq_ignore_ascii_case("application/at+jwt"),
@@ -173,32 +174,60 @@ fn check_principal_basics(p: &Principal) {
     assert!(p.scopes.iter().all(|s| !s.is_empty() && !s.contains(' ')));
 }
 
+/// What a verifier reads of a header and of claims, each field as any JSON value (`Null` when
+/// absent). Read with types rather than as a `serde_json::Value` because serde_json skips the
+/// members a type ignores without checking them (invalid UTF-8, lone surrogate escapes): an
+/// accepted token's JSON need not be valid there.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SeenHeader {
+    alg: Value,
+    typ: Value,
+    kid: Value,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SeenClaims {
+    iss: Value,
+    sub: Value,
+    aud: Value,
+    exp: Value,
+    iat: Value,
+    jti: Value,
+    client_id: Value,
+    scope: Value,
+    tenant: Value,
+    roles: Value,
+    sid: Value,
+}
+
 /// The principal says what the (accepted) claims say.
 fn check_claims(f: &Fixture, claims: &[u8], p: &Principal) {
-    let c: Value = match serde_json::from_slice(claims) {
+    let c: SeenClaims = match serde_json::from_slice(claims) {
         Ok(v) => v,
-        Err(e) => panic!("accepted claims that are not JSON: {e}"),
+        Err(e) => panic!("accepted claims that are not JWT claims: {e}"),
     };
-    let iss = c["iss"].as_str().unwrap_or_default();
+    let iss = c.iss.as_str().unwrap_or_default();
     assert!(
         iss == f.issuer || iss == format!("{}/", f.issuer),
         "iss {iss:?}"
     );
-    assert_eq!(c["sub"].as_str(), Some(p.subject.as_str()));
-    assert_eq!(c["jti"].as_str(), Some(p.token_id.as_str()));
-    assert_eq!(c["client_id"].as_str(), Some(p.client_id.as_str()));
-    assert_eq!(c["exp"].as_i64(), Some(p.expires_at.timestamp()));
-    match c.get("tenant") {
-        None | Some(Value::Null) => assert!(p.tenant.is_none()),
-        Some(t) => assert_eq!(t.as_str(), p.tenant.as_ref().map(TenantId::as_str)),
+    assert_eq!(c.sub.as_str(), Some(p.subject.as_str()));
+    assert_eq!(c.jti.as_str(), Some(p.token_id.as_str()));
+    assert_eq!(c.client_id.as_str(), Some(p.client_id.as_str()));
+    assert_eq!(c.exp.as_i64(), Some(p.expires_at.timestamp()));
+    match &c.tenant {
+        Value::Null => assert!(p.tenant.is_none()),
+        t => assert_eq!(t.as_str(), p.tenant.as_ref().map(TenantId::as_str)),
     }
     let roles: Vec<Role> = c
-        .get("roles")
-        .and_then(Value::as_array)
+        .roles
+        .as_array()
         .map(|a| a.iter().filter_map(|r| r.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
     assert_eq!(roles, p.roles);
-    let audiences: Vec<&str> = match &c["aud"] {
+    let audiences: Vec<&str> = match &c.aud {
         Value::String(a) => vec![a.as_str()],
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
         other => panic!("accepted aud {other:?}"),
@@ -207,7 +236,8 @@ fn check_claims(f: &Fixture, claims: &[u8], p: &Principal) {
         audiences,
         p.audiences.iter().map(String::as_str).collect::<Vec<_>>()
     );
-    let scopes: Vec<&str> = c["scope"]
+    let scopes: Vec<&str> = c
+        .scope
         .as_str()
         .unwrap_or_default()
         .split(' ')
@@ -217,8 +247,9 @@ fn check_claims(f: &Fixture, claims: &[u8], p: &Principal) {
         scopes,
         p.scopes.iter().map(String::as_str).collect::<Vec<_>>()
     );
-    assert_eq!(c["sid"].as_str(), p.session.as_deref());
-    let issued = c["iat"]
+    assert_eq!(c.sid.as_str(), p.session.as_deref());
+    let issued = c
+        .iat
         .as_i64()
         .and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0))
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
