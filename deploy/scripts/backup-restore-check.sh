@@ -241,6 +241,12 @@ SELECT 'dedup-' || s, timestamptz '2026-03-02 12:00:00+00' + s * interval '1 min
        -- (the table of contents) ends before the part the tampering check changes.
        decode(md5(s::text) || md5((s * 7)::text) || md5((s * 13)::text) || md5((s * 17)::text), 'hex')
   FROM generate_series(1, 4000) AS s;
+INSERT INTO ingestion.profile_changes (tenant_id, profile_id, changed_at)
+VALUES ('demo', 'centrifugal_pump', '2026-03-01 08:00:00+00');
+INSERT INTO ingestion.maintenance_events (tenant_id, machine_id, kind, failure_mode, occurred_at, recorded_by, note)
+VALUES ('demo', 'MILL-3', 'failure', 'liner_wear', '2026-03-02 06:00:00+00', 'operator@demo', 'liner cracked'),
+       ('demo', 'MILL-3', 'part_replaced', 'liner_wear', '2026-03-02 18:00:00+00', 'operator@demo', ''),
+       ('demo', 'PUMP-1', 'inspection', NULL, '2026-03-03 09:30:00+00', 'planner@demo', 'nothing found');
 COMMIT;
 
 BEGIN;
@@ -273,6 +279,9 @@ SELECT machine_key, 'predictive', 'warning', CASE WHEN machine_key = 1 THEN 'res
        CASE WHEN machine_key = 1 THEN 'operator@demo' END,
        CASE WHEN machine_key = 1 THEN 'bearing replaced' END
   FROM prediction.machines;
+INSERT INTO prediction.alert_feedback (alert_id, verdict, event_id, given_by, given_at, note)
+SELECT id, 'confirmed', 1, 'planner@demo', '2026-03-03 10:00:00+00', 'liner cracked'
+  FROM prediction.alerts ORDER BY id LIMIT 1;
 INSERT INTO prediction.activity (machine_key, metric, period_from, period_to, amount)
 SELECT m.machine_key, 'fuel_rate', timestamptz '2026-03-01' + s * interval '1 h',
        timestamptz '2026-03-01' + (s + 1) * interval '1 h', 40 + s % 9
