@@ -56,8 +56,8 @@ if [[ "${write}" == 1 ]]; then
 How it is measured (services/ingestion/benches/ingest.rs), each against the benchmark's own
 Mosquitto and database:
 
-- (a) one publisher (1000 QoS 1 messages in flight) to a shared-subscription subscriber that
-  only counts, in a process of its own (the MQTT client library serialises the clients of one
+- (a) one publisher (1000 QoS 1 messages in flight) to a subscriber that only counts,
+  subscribed as the service subscribes by default (plainly, one replica), in a process of its own (the MQTT client library serialises the clients of one
   process), from the first publish to the last message received. This is the same publisher
   and the same CPU sharing as (c), so it is the comparison for (c).
 - (a2) the same subscriber draining a backlog the broker queued for its session while it was

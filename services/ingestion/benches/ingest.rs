@@ -174,7 +174,8 @@ async fn subscriber_child() {
     let start = Instant::now();
     let consumer = Consumer::start(
         &settings,
-        "$share/discard/aurum/v1/+/+/telemetry".into(),
+        // The filter the service subscribes with by default (one replica: a plain one).
+        aurum_mqtt::telemetry_filter(""),
         move |_d| {
             r.fetch_add(1, Ordering::Relaxed);
         },
