@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aurum_domain::ingestion::validation::reject_all;
 use aurum_domain::ingestion::{RejectReason, Rejection, ValidatedMessage, ValidationPolicy};
 use aurum_domain::telemetry::RawValue;
-use aurum_domain::{MachineId, MachineType, ProfileId, SiteId, TelemetryMessage, TenantId};
+use aurum_domain::{MachineId, ProfileId, SiteId, TelemetryMessage, TenantId};
 use aurum_ports::ingestion::{MachineRegistry, QuarantineRecord, Source, StoredMessage};
 use aurum_ports::{MachineKey, StoreError};
 use aurum_proto::DecodeError;
@@ -87,8 +87,6 @@ pub struct Processed {
 pub struct KnownMachine {
     pub key: MachineKey,
     pub profile: ProfileId,
-    /// The built-in kind, which the feature stream and the platform's models need.
-    pub machine_type: Option<MachineType>,
     /// Where it is registered, carried into its feature vectors.
     pub site: Option<SiteId>,
 }
@@ -149,7 +147,6 @@ impl Ingestor {
         let found = self.registry.find(tenant, id).await?.map(|m| KnownMachine {
             key: m.key,
             profile: m.machine.profile,
-            machine_type: m.machine.machine_type,
             site: m.machine.site,
         });
         let entry = match &found {
@@ -264,14 +261,16 @@ impl Ingestor {
                     };
                     let mut processed = self.finish(env, &msg, Some(known.key), v);
                     if processed.stored.is_some() {
-                        // Features are computed for the kinds the platform's models know.
-                        processed.machine = known.machine_type.map(|machine_type| MachineRef {
-                            tenant: tenant.clone(),
-                            id: msg.machine_id.clone(),
-                            machine_type,
-                            site: known.site,
-                            traceparent: env.traceparent.map(str::to_owned),
-                        });
+                        // Features are computed for the kinds the platform's models know:
+                        // the built-in profiles.
+                        processed.machine =
+                            known.profile.machine_type().map(|machine_type| MachineRef {
+                                tenant: tenant.clone(),
+                                id: msg.machine_id.clone(),
+                                machine_type,
+                                site: known.site,
+                                traceparent: env.traceparent.map(str::to_owned),
+                            });
                     }
                     return Ok(processed);
                 }

@@ -41,9 +41,16 @@ impl Problem {
         self
     }
 
-    pub fn fields(mut self, errors: Vec<aurum_domain::FieldError>) -> Self {
-        self.errors = errors.into_boxed_slice();
-        self
+    /// 422 for a request body with wrong fields: each in `errors`, all of them in `detail`.
+    pub fn invalid_fields(errors: Vec<aurum_domain::FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut p = Self::unprocessable(detail);
+        p.errors = errors.into_boxed_slice();
+        p
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {

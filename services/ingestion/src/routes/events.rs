@@ -25,14 +25,10 @@ pub async fn record(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let id = machine(&path)?;
-    let event = body.into_inner().parse(Utc::now()).map_err(|errors| {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Problem::unprocessable(detail).fields(errors)
-    })?;
+    let event = body
+        .into_inner()
+        .parse(Utc::now())
+        .map_err(Problem::invalid_fields)?;
     match state
         .events
         .record(&tenant.0, &id, &event, actor.as_str())

@@ -72,13 +72,14 @@ pub async fn register(
         Err(RegisterError::AlreadyExists(id)) => Err(Problem::conflict(format!(
             "machine {id} is already registered"
         ))),
-        Err(RegisterError::UnknownProfile(p)) => Err(Problem::unprocessable(format!(
-            "there is no profile {p}: create it first (POST /v1/profiles) or use a built-in one"
-        ))
-        .fields(vec![aurum_domain::FieldError {
-            field: "profile".into(),
-            message: format!("no profile {p}"),
-        }])),
+        Err(RegisterError::UnknownProfile(p)) => {
+            Err(Problem::invalid_fields(vec![aurum_domain::FieldError {
+                field: "profile".into(),
+                message: format!(
+                    "there is no profile {p}: create it first (POST /v1/profiles) or use a built-in one"
+                ),
+            }]))
+        }
         Err(RegisterError::Store(e)) => Err(Problem::store(&e, "registering a machine")),
     }
 }

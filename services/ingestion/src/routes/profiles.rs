@@ -31,19 +31,9 @@ struct ProfileView<'a> {
     versions: &'a [Profile],
 }
 
-/// 422 with every field that is wrong.
-fn invalid(errors: Vec<FieldError>) -> Problem {
-    let detail = errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Problem::unprocessable(detail).fields(errors)
-}
-
 fn parse_id(raw: &str) -> Result<ProfileId, Problem> {
     ProfileId::parse(raw).map_err(|e| {
-        invalid(vec![FieldError {
+        Problem::invalid_fields(vec![FieldError {
             field: "id".into(),
             message: e.to_string(),
         }])
@@ -70,7 +60,7 @@ fn store_problem(e: ProfileError, doing: &str) -> Problem {
 }
 
 fn spec(draft: ProfileDraft) -> Result<ProfileSpec, Problem> {
-    draft.parse().map_err(invalid)
+    draft.parse().map_err(Problem::invalid_fields)
 }
 
 pub async fn list(tenant: Tenant, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
@@ -127,16 +117,12 @@ pub async fn create(
                     field: "id".into(),
                     message: "is required".into(),
                 }],
-                Some(Err(_)) => vec![FieldError {
-                    field: "id".into(),
-                    message:
-                        "must be 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter"
-                            .into(),
-                }],
+                // parse_id's problem names the field already.
+                Some(Err(p)) => p.errors.into_vec(),
                 Some(Ok(_)) => Vec::new(),
             };
             errors.extend(parsed.err().unwrap_or_default());
-            return Err(invalid(errors));
+            return Err(Problem::invalid_fields(errors));
         }
     };
     let catalogue = state.ingestor.profiles();

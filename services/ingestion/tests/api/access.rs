@@ -5,21 +5,12 @@ use aurum_authn::testing::TestIssuer;
 use aurum_contract::ingestion::ROUTES;
 use serde_json::json;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::spawn_app_with_auth;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_an_encoded_path_as_its_plain_one() {
     let issuer = TestIssuer::start().await;
-    let iss = issuer.iss();
-    let app = spawn_app_with(false, move |c| {
-        c.auth = Some(aurum_config::TokenSettings {
-            issuer: iss,
-            jwks_url: None,
-            audiences: vec![],
-            leeway_s: 5,
-        });
-    })
-    .await;
+    let app = spawn_app_with_auth(&issuer).await;
     let viewer = issuer.token("viewer-of-acme", "acme", &["viewer"]);
     let operator = issuer.token("operator-of-acme", "acme", &["operator"]);
     for route in ROUTES {

@@ -5,7 +5,7 @@ use aurum_authn::testing::TestIssuer;
 use chrono::{TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, TENANT};
+use crate::helpers::{spawn_app, spawn_app_with_auth, TestApp, TENANT};
 
 impl TestApp {
     async fn record_event(&self, tenant: &str, machine: &str, body: &Value) -> reqwest::Response {
@@ -148,16 +148,7 @@ async fn a_tenant_neither_reads_nor_writes_another_tenants_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_record_events_viewers_read_them_and_the_recorder_is_the_tokens_subject() {
     let issuer = TestIssuer::start().await;
-    let iss = issuer.iss();
-    let app = spawn_app_with(false, move |c| {
-        c.auth = Some(aurum_config::TokenSettings {
-            issuer: iss,
-            jwks_url: None,
-            audiences: vec![],
-            leeway_s: 5,
-        });
-    })
-    .await;
+    let app = spawn_app_with_auth(&issuer).await;
     let operator = issuer.token("operator-of-acme", "acme", &["operator"]);
     let viewer = issuer.token("viewer-of-acme", "acme", &["viewer"]);
     let register = app

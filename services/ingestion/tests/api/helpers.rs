@@ -61,6 +61,21 @@ pub async fn spawn_app_with(
     spawn(with_broker.then(Broker::start), configure).await
 }
 
+/// The app verifying every token against `issuer` (no broker): the production set-up, where
+/// the tenant and the caller come from the token, not from headers.
+pub async fn spawn_app_with_auth(issuer: &aurum_authn::testing::TestIssuer) -> TestApp {
+    let iss = issuer.iss();
+    spawn_app_with(false, move |c| {
+        c.auth = Some(aurum_config::TokenSettings {
+            issuer: iss,
+            jwks_url: None,
+            audiences: vec![],
+            leeway_s: 5,
+        });
+    })
+    .await
+}
+
 /// The app subscribed to a broker the test configured itself.
 pub async fn spawn_app_on(broker: Broker, configure: impl FnOnce(&mut IngestionConfig)) -> TestApp {
     spawn(Some(broker), configure).await

@@ -8,7 +8,7 @@ use aurum_testkit::eventually;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{message, spawn_app, spawn_app_with, TestApp, TENANT};
+use crate::helpers::{message, spawn_app, spawn_app_with, spawn_app_with_auth, TestApp, TENANT};
 
 const ADMIN: &str = "admin@demo";
 
@@ -493,16 +493,7 @@ async fn a_change_through_one_replica_is_in_force_on_another_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_profiles_and_only_admins_write_them() {
     let issuer = TestIssuer::start().await;
-    let iss = issuer.iss();
-    let app = spawn_app_with(false, move |c| {
-        c.auth = Some(aurum_config::TokenSettings {
-            issuer: iss,
-            jwks_url: None,
-            audiences: vec![],
-            leeway_s: 5,
-        });
-    })
-    .await;
+    let app = spawn_app_with_auth(&issuer).await;
     let mut body = pump(40.0);
     body["id"] = json!("pump");
     let as_role = |role: &'static str, method: reqwest::Method, path: &'static str| {

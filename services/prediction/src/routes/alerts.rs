@@ -129,12 +129,7 @@ pub async fn feedback(
         });
     }
     let Some(verdict) = verdict.filter(|_| errors.is_empty()) else {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Problem::unprocessable(detail).fields(errors));
+        return Err(Problem::invalid_fields(errors));
     };
     let given = AlertFeedback {
         verdict,
